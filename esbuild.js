@@ -1,0 +1,38 @@
+// Bundles the CLI (and, later, the extension and its webview). The type check is separate:
+// `npm run typecheck` runs tsc; esbuild only strips types.
+const esbuild = require('esbuild');
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+/** Node bundles: onnxruntime-node is a native addon and vscode is provided by the host. */
+const nodeBundle = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  external: ['vscode', 'onnxruntime-node'],
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+];
+
+async function main() {
+  if (watch) {
+    for (const options of builds) {
+      const ctx = await esbuild.context(options);
+      await ctx.watch();
+    }
+    return;
+  }
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
