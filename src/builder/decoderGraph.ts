@@ -1,0 +1,244 @@
+// Writes a decoder-only transformer (Llama or Qwen2) as an ONNX graph with the standard
+// Hugging Face / onnx-community decoder signature:
+//
+//   inputs:  input_ids [batch, seq] int64, attention_mask [batch, past + seq] int64,
+//            position_ids [batch, seq] int64,
+//            past_key_values.{i}.key|value [batch, kv_heads, past, head_dim] (float32 or float16)
+//   outputs: logits [batch, seq, vocab] float32,
+//            present.{i}.key|value [batch, kv_heads, past + seq, head_dim] (keys with RoPE applied)
+//
+// The graph uses plain ONNX operators (opset 17) and, for quantized weights, onnxruntime's
+// MatMulNBits. Attention is causal over cache rows: query i of a chunk sees rows
+// [0, past + i], whatever its position id, because under FreqKV a row's position is its slot
+// in the cache, not its index in the text.
+
+import type { DecoderModel } from './decoderWeights';
+import { GraphBuilder, TensorType } from './onnxGraph';
+import { quantizeNBits, type WeightBits } from './quantize';
+import { ropeInverseFrequencies } from '../engine/model/modelConfig';
+
+export type WeightFormat = 'float32' | 'int8' | 'int4';
+export type KvCacheType = 'float32' | 'float16';
+
+export interface DecoderGraphOptions {
+  /** How the large matrices (attention, MLP, an untied classifier) are stored. */
+  weights: WeightFormat;
+  /** Element type of past_key_values / present (the graph computes in float32 either way). */
+  kvCache: KvCacheType;
+  /** Leave out the position_ids input (positions become past length + index, as some exports do). */
+  omitPositionIds?: boolean;
+  /** Block size along K for int8/int4 weights. */
+  quantBlockSize?: number;
+}
+
+/** Negative bias that masks a score; large but finite so a fully masked row stays finite. */
+const MASKED = -1e9;
+
+/**
+ * Builds the graph. Returns the builder (ready to save) and, for quantized weights, the
+ * model with the dequantized matrices the runtime will actually use (for the test oracle).
+ */
+export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOptions): { graph: GraphBuilder; effectiveModel: DecoderModel } {
+  const { config, weights } = model;
+  const g = new GraphBuilder(`${config.architecture}-decoder`);
+  const H = config.hiddenSize;
+  const nh = config.numHeads;
+  const kvh = config.numKvHeads;
+  const hd = config.headDim;
+  const groups = nh / kvh;
+  if (!Number.isInteger(groups)) throw new Error(`numHeads ${nh} is not a multiple of numKvHeads ${kvh}`);
+  const kvType = options.kvCache === 'float16' ? TensorType.FLOAT16 : TensorType.FLOAT;
+  const effective: DecoderModel = { config, weights: { ...weights, layers: weights.layers.map((l) => ({ ...l })) } };
+
+  // ---- inputs ----------------------------------------------------------------------------
+  const inputIds = g.input('input_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
+  const attentionMask = g.input('attention_mask', TensorType.INT64, ['batch_size', 'total_sequence_length']);
+  let positionIds: string;
+  if (options.omitPositionIds) {
+    // Positions are past + [0, seq): the exports without position_ids behave this way.
+    const total = g.op('Gather', [g.op('Shape', [attentionMask]), g.int64Scalar(1)], { axis: 0 });
+    const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.int64Scalar(1)], { axis: 0 });
+    const past = g.op('Sub', [total, seq]);
+    positionIds = g.op('Unsqueeze', [g.op('Range', [past, total, g.int64Scalar(1)]), g.int64s([0])]);
+  } else {
+    positionIds = g.input('position_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
+  }
+  const pastKeys: string[] = [];
+  const pastValues: string[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    pastKeys.push(g.input(`past_key_values.${i}.key`, kvType, ['batch_size', kvh, 'past_sequence_length', hd]));
+    pastValues.push(g.input(`past_key_values.${i}.value`, kvType, ['batch_size', kvh, 'past_sequence_length', hd]));
+  }
+
+  // ---- shared per-call tensors: rotary cos/sin and the attention bias ----------------------
+  const invFreq = ropeInverseFrequencies(config); // [rotaryDim / 2]
+  const halfRotary = invFreq.length;
+  const rotaryDim = 2 * halfRotary;
+  const invFreqName = g.float('rope.inv_freq', [halfRotary], Float32Array.from(invFreq));
+  // freqs [B, S, R/2] = position [B, S, 1] · inv_freq [R/2]
+  const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: TensorType.FLOAT }), g.int64s([2])]), invFreqName]);
+  // Broadcast over heads in the [B, S, heads, ...] layout: [B, S, 1, R/2].
+  const cos = g.op('Unsqueeze', [g.op('Cos', [freqs]), g.int64s([2])]);
+  const sin = g.op('Unsqueeze', [g.op('Sin', [freqs]), g.int64s([2])]);
+  // For interleaved pairs the rotation acts on [..., R/2, 2]: cos/sin get a trailing axis.
+  const cosPairs = g.op('Unsqueeze', [cos, g.int64s([-1])]);
+  const sinPairs = g.op('Unsqueeze', [sin, g.int64s([-1])]);
+
+  // Causal bias over cache rows: query s (cache row past + s) sees rows r <= past + s, and
+  // only rows whose attention_mask is 1. bias [B, 1, groups·S, T], rows ordered (group, s).
+  const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), g.int64Scalar(1)], { axis: 0 });
+  const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), g.int64Scalar(1)], { axis: 0 });
+  const pastLen = g.op('Sub', [totalLen, seqLen]);
+  const rowIndex = g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), totalLen, g.int64Scalar(1)]), g.int64s([0])]); // [1, T]
+  const queryRow = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, g.int64Scalar(1)]), g.int64s([1])]); // [S, 1]
+  const causal = g.op('LessOrEqual', [rowIndex, queryRow]); // [S, T]
+  const padding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: TensorType.BOOL }), g.int64s([1, 2])]); // [B, 1, 1, T]
+  const allowed = g.op('And', [padding, causal]); // [B, 1, S, T]
+  let bias = g.op('Where', [allowed, g.floatScalar(0), g.floatScalar(MASKED)]);
+  if (groups > 1) bias = g.op('Tile', [bias, g.int64s([1, 1, groups, 1])]);
+
+  // ---- weights ---------------------------------------------------------------------------
+  /** x [..., in] · Wᵀ where W is [out, in] (+ bias [out]). */
+  const linear = (x: string, name: string, w: Float32Array, out: number, inn: number, b?: Float32Array): { y: string; used: Float32Array } => {
+    let y: string;
+    let used = w;
+    if (options.weights === 'float32') {
+      y = g.op('MatMul', [x, g.float(`${name}.weight`, [inn, out], transpose(w, out, inn))]);
+    } else {
+      const bits: WeightBits = options.weights === 'int8' ? 8 : 4;
+      const q = quantizeNBits(w, out, inn, bits, options.quantBlockSize ?? 32);
+      used = q.dequantized;
+      const packed = g.initializer(`${name}.weight_q${bits}`, TensorType.UINT8, [out, q.kBlocks, (q.blockSize * bits) / 8], q.packed);
+      const scales = g.float(`${name}.weight_scales`, [out * q.kBlocks], q.scales);
+      y = g.op('MatMulNBits', [x, packed, scales], { K: inn, N: out, bits, block_size: q.blockSize, accuracy_level: 0 }, 'com.microsoft');
+    }
+    if (b) y = g.op('Add', [y, g.float(`${name}.bias`, [out], b)]);
+    return { y, used };
+  };
+  const rmsNorm = (x: string, name: string, w: Float32Array): string => {
+    const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const invRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.floatScalar(config.rmsNormEps)])])]);
+    return g.op('Mul', [g.op('Mul', [x, invRms]), g.float(`${name}.weight`, [H], w)]);
+  };
+  /** RoPE on x [B, S, heads, hd] by the shared cos/sin, in the model's pair layout. */
+  const rotary = (x: string): string => {
+    let rot = x;
+    let pass: string | undefined;
+    if (rotaryDim < hd) {
+      [rot, pass] = g.node('Split', [x, g.int64s([rotaryDim, hd - rotaryDim])], { axis: -1 }, 2) as [string, string];
+    }
+    let rotated: string;
+    if (config.ropeLayout === 'interleaved') {
+      // Pairs (2i, 2i+1): view as [..., R/2, 2].
+      const pairs = g.op('Reshape', [rot, g.int64s([0, 0, 0, halfRotary, 2])]);
+      const [even, odd] = g.node('Split', [pairs, g.int64s([1, 1])], { axis: -1 }, 2) as [string, string];
+      const outEven = g.op('Sub', [g.op('Mul', [even, cosPairs]), g.op('Mul', [odd, sinPairs])]);
+      const outOdd = g.op('Add', [g.op('Mul', [odd, cosPairs]), g.op('Mul', [even, sinPairs])]);
+      rotated = g.op('Reshape', [g.op('Concat', [outEven, outOdd], { axis: -1 }), g.int64s([0, 0, 0, rotaryDim])]);
+    } else {
+      // Pairs (i, i + R/2): the rotate-half layout of Hugging Face models.
+      const [x1, x2] = g.node('Split', [rot, g.int64s([halfRotary, halfRotary])], { axis: -1 }, 2) as [string, string];
+      const out1 = g.op('Sub', [g.op('Mul', [x1, cos]), g.op('Mul', [x2, sin])]);
+      const out2 = g.op('Add', [g.op('Mul', [x2, cos]), g.op('Mul', [x1, sin])]);
+      rotated = g.op('Concat', [out1, out2], { axis: -1 });
+    }
+    return pass ? g.op('Concat', [rotated, pass], { axis: -1 }) : rotated;
+  };
+
+  // ---- the layers ------------------------------------------------------------------------
+  const embedding = g.float('model.embed_tokens.weight', [config.vocabSize, H], weights.embedTokens);
+  let hidden = g.op('Gather', [embedding, inputIds], { axis: 0 }); // [B, S, H]
+  const queryScale = g.floatScalar(1 / Math.sqrt(hd));
+
+  weights.layers.forEach((layer, i) => {
+    const p = `model.layers.${i}`;
+    const eff = effective.weights.layers[i]!;
+    const x = rmsNorm(hidden, `${p}.input_layernorm`, layer.inputNorm);
+    const q = linear(x, `${p}.self_attn.q_proj`, layer.q, nh * hd, H, layer.qBias);
+    const k = linear(x, `${p}.self_attn.k_proj`, layer.k, kvh * hd, H, layer.kBias);
+    const v = linear(x, `${p}.self_attn.v_proj`, layer.v, kvh * hd, H, layer.vBias);
+    eff.q = q.used;
+    eff.k = k.used;
+    eff.v = v.used;
+
+    // q: [B, S, nh·hd] → [B, S, nh, hd] → RoPE → scale → [B, S, kvh, groups, hd]
+    //    → [B, kvh, groups, S, hd] → [B, kvh, groups·S, hd]: each kv head's query heads
+    //    stacked along the row axis, so keys and values are never repeated.
+    const qRot = g.op('Mul', [rotary(g.op('Reshape', [q.y, g.int64s([0, 0, nh, hd])])), queryScale]);
+    const qGrouped = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [qRot, g.int64s([0, 0, kvh, groups, hd])])], { perm: [0, 2, 3, 1, 4] }),
+      g.int64s([0, kvh, -1, hd]),
+    ]);
+    // k, v: [B, S, kvh·hd] → [B, kvh, S, hd]; present = past ++ new along the row axis.
+    const kNew = g.op('Transpose', [rotary(g.op('Reshape', [k.y, g.int64s([0, 0, kvh, hd])]))], { perm: [0, 2, 1, 3] });
+    const vNew = g.op('Transpose', [g.op('Reshape', [v.y, g.int64s([0, 0, kvh, hd])])], { perm: [0, 2, 1, 3] });
+    let pastK = pastKeys[i]!;
+    let pastV = pastValues[i]!;
+    if (kvType === TensorType.FLOAT16) {
+      pastK = g.op('Cast', [pastK], { to: TensorType.FLOAT });
+      pastV = g.op('Cast', [pastV], { to: TensorType.FLOAT });
+    }
+    const keys = g.op('Concat', [pastK, kNew], { axis: 2 }); // [B, kvh, T, hd]
+    const values = g.op('Concat', [pastV, vNew], { axis: 2 });
+    if (kvType === TensorType.FLOAT16) {
+      g.opNamed(`present.${i}.key`, 'Cast', [keys], { to: TensorType.FLOAT16 });
+      g.opNamed(`present.${i}.value`, 'Cast', [values], { to: TensorType.FLOAT16 });
+    } else {
+      g.opNamed(`present.${i}.key`, 'Identity', [keys]);
+      g.opNamed(`present.${i}.value`, 'Identity', [values]);
+    }
+
+    // scores [B, kvh, groups·S, T] + bias → softmax → · values [B, kvh, T, hd]
+    const scores = g.op('Add', [g.op('MatMul', [qGrouped, g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), bias]);
+    const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), values]); // [B, kvh, groups·S, hd]
+    // Back to [B, S, nh·hd] with heads in their original order (kv head major, group minor).
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [context, g.int64s([0, kvh, groups, -1, hd])])], { perm: [0, 3, 1, 2, 4] }),
+      g.int64s([0, 0, nh * hd]),
+    ]);
+    const o = linear(merged, `${p}.self_attn.o_proj`, layer.o, H, nh * hd);
+    eff.o = o.used;
+    hidden = g.op('Add', [hidden, o.y]);
+
+    // SwiGLU MLP: down(silu(gate(x)) · up(x)).
+    const x2 = rmsNorm(hidden, `${p}.post_attention_layernorm`, layer.postAttentionNorm);
+    const I = config.intermediateSize;
+    const gate = linear(x2, `${p}.mlp.gate_proj`, layer.gate, I, H);
+    const up = linear(x2, `${p}.mlp.up_proj`, layer.up, I, H);
+    const act = g.op('Mul', [g.op('Mul', [gate.y, g.op('Sigmoid', [gate.y])]), up.y]);
+    const down = linear(act, `${p}.mlp.down_proj`, layer.down, H, I);
+    eff.gate = gate.used;
+    eff.up = up.used;
+    eff.down = down.used;
+    hidden = g.op('Add', [hidden, down.y]);
+  });
+
+  const normed = rmsNorm(hidden, 'model.norm', weights.finalNorm);
+  if (config.tieWordEmbeddings || !weights.lmHead) {
+    // Tied classifier: logits = x · Eᵀ with the embedding itself ([vocab, H]), through Gemm
+    // on a 2-D view so the embedding is stored once.
+    const flat = g.op('Reshape', [normed, g.int64s([-1, H])]);
+    const logitsShape = g.op('Concat', [g.op('Shape', [inputIds]), g.int64s([config.vocabSize])], { axis: 0 });
+    g.opNamed('logits', 'Reshape', [g.op('Gemm', [flat, embedding], { transB: 1 }), logitsShape]);
+  } else {
+    const head = linear(normed, 'lm_head', weights.lmHead, config.vocabSize, H);
+    effective.weights.lmHead = head.used;
+    g.opNamed('logits', 'Identity', [head.y]);
+  }
+
+  g.output('logits', TensorType.FLOAT, ['batch_size', 'sequence_length', config.vocabSize]);
+  for (let i = 0; i < config.numLayers; i++) {
+    g.output(`present.${i}.key`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
+    g.output(`present.${i}.value`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
+  }
+  return { graph: g, effectiveModel: effective };
+}
+
+/** W [rows, cols] → Wᵀ [cols, rows]. */
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c] as number;
+  }
+  return out;
+}
