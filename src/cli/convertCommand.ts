@@ -1,0 +1,86 @@
+// `freqkv convert …`: builds model folders with the project's builder.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readLlama2cCheckpoint } from '../builder/llama2cCheckpoint';
+import { convertLlama2cTokenizer } from '../builder/llama2cTokenizer';
+import { randomDecoderModel } from '../builder/randomWeights';
+import { readSafetensorsModel } from '../builder/safetensors';
+import { readTokenizerFiles } from '../builder/tokenizerFiles';
+import { writeModelFolder } from '../builder/modelFolderWriter';
+import type { WeightFormat, KvCacheType } from '../builder/decoderGraph';
+import { parseHfConfig } from '../engine/model/modelConfig';
+import { UsageError, intOption } from './args';
+
+const WEIGHT_FORMATS: WeightFormat[] = ['float32', 'int8', 'int4'];
+const KV_TYPES: KvCacheType[] = ['float32', 'float16'];
+
+export async function runConvert(argv: string[]): Promise<number> {
+  const [source, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      checkpoint: { type: 'string' },
+      tokenizer: { type: 'string' },
+      config: { type: 'string' },
+      input: { type: 'string' },
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      weights: { type: 'string', default: 'float32' },
+      'kv-cache': { type: 'string', default: 'float32' },
+      'external-data': { type: 'string', default: 'auto' },
+    },
+    strict: true,
+  });
+  const out = required(values.out, 'out');
+  const weights = oneOf(values.weights, 'weights', WEIGHT_FORMATS);
+  const kvCache = oneOf(values['kv-cache'], 'kv-cache', KV_TYPES);
+  const externalData = oneOf(values['external-data'], 'external-data', ['auto', 'always', 'never'] as const);
+  const graphOptions = { weights, kvCache, externalData };
+  const started = performance.now();
+
+  switch (source) {
+    case 'llama2c': {
+      const checkpoint = required(values.checkpoint, 'checkpoint');
+      const tokenizerFile = required(values.tokenizer, 'tokenizer');
+      const model = readLlama2cCheckpoint(readInput(checkpoint));
+      const tokenizer = convertLlama2cTokenizer(readInput(tokenizerFile), { modelMaxLength: model.config.maxPositionEmbeddings });
+      writeModelFolder(out, model, tokenizer, graphOptions);
+      break;
+    }
+    case 'random': {
+      const configFile = required(values.config, 'config');
+      const config = parseHfConfig(JSON.parse(fs.readFileSync(configFile, 'utf8')) as unknown, configFile);
+      const tokenizer = readTokenizerFiles(required(values.tokenizer, 'tokenizer'));
+      const model = randomDecoderModel(config, intOption(values.seed, 'seed', 0));
+      writeModelFolder(out, model, tokenizer, { ...graphOptions, extraConfig: { freqkv_random_seed: intOption(values.seed, 'seed', 0) } });
+      break;
+    }
+    case 'safetensors': {
+      const input = required(values.input, 'input');
+      const model = await readSafetensorsModel(input);
+      writeModelFolder(out, model, readTokenizerFiles(values.tokenizer ?? input), graphOptions);
+      break;
+    }
+    default:
+      throw new UsageError(`convert needs a source: llama2c, random or safetensors (got '${source ?? ''}').`);
+  }
+  console.error(`freqkv: wrote ${path.resolve(out)} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required.`);
+  return value;
+}
+
+function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')} (got '${value}').`);
+  return value as T;
+}
+
+function readInput(file: string): Uint8Array {
+  if (!fs.existsSync(file)) throw new UsageError(`${file} does not exist.`);
+  return fs.readFileSync(file);
+}

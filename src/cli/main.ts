@@ -1,0 +1,54 @@
+// The `freqkv` command line: the engine without VS Code.
+//
+//   freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
+//                   [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--json]
+//   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
+//   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
+//   freqkv convert safetensors --input DIR --out DIR [--weights …]
+
+import { FreqKvError } from '../engine/errors';
+import { UsageError } from './args';
+import { runGenerate } from './generateCommand';
+import { runConvert } from './convertCommand';
+
+const USAGE = `Usage:
+  freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T]
+                  [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
+                  [--threads N] [--json]
+  freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
+  freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
+                  [--weights float32|int8|int4] [--kv-cache float32|float16]
+  freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
+
+The default model is the embedded one (models/stories260K, a tiny story model).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'generate':
+      return runGenerate(rest);
+    case 'convert':
+      return runConvert(rest);
+    default:
+      throw new UsageError(`unknown command '${command}'.\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof FreqKvError || (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+      console.error(`freqkv: ${(error as Error).message}`);
+      process.exitCode = 2;
+    } else {
+      console.error(error);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,99 @@
+// The engine as the CLI and the extension use it: a model folder loaded once (graph,
+// tokenizer, config), and generation requests served one at a time.
+
+import { inspectModelFolder, type ModelFolder } from './model/modelFolder';
+import { DecoderSession } from './model/decoderSession';
+import { ModelTokenizer } from './tokenizer/modelTokenizer';
+import { runGeneration, type GenerationEvent } from './generate/generator';
+import type { SamplingOptions } from './generate/sampler';
+import { EmptyPromptError, EngineBusyError } from './generate/errors';
+import { createRng } from './random';
+
+export interface EngineOptions {
+  modelDir: string;
+  /** A graph file other than onnx/model.onnx, e.g. model_q4f16.onnx. */
+  onnxFile?: string;
+  threads?: number;
+}
+
+export interface GenerateRequest {
+  /** Text to continue; encoded with the model's special tokens (BOS for Llama-style models). */
+  prompt?: string;
+  /** Token ids to continue, instead of `prompt`. */
+  promptIds?: number[];
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+  seed?: number;
+  stopStrings?: string[];
+  signal?: AbortSignal;
+  prefillChunkSize?: number;
+  /** Cache rows; defaults to the model's trained context. */
+  capacity?: number;
+}
+
+export class Engine {
+  private busy = false;
+
+  private constructor(
+    readonly folder: ModelFolder,
+    readonly tokenizer: ModelTokenizer,
+    readonly session: DecoderSession,
+  ) {}
+
+  static async load(options: EngineOptions): Promise<Engine> {
+    const folder = inspectModelFolder(options.modelDir, { onnxFile: options.onnxFile });
+    const tokenizer = await ModelTokenizer.fromFolder(folder.dir);
+    const session = await DecoderSession.open(folder, { threads: options.threads });
+    return new Engine(folder, tokenizer, session);
+  }
+
+  /** The model's trained context length. */
+  get contextLength(): number {
+    return this.folder.config.maxPositionEmbeddings;
+  }
+
+  get stopTokenIds(): number[] {
+    return [...new Set([...this.folder.eosTokenIds, ...this.tokenizer.eosTokenIds])];
+  }
+
+  /** Prompt ids for a request: its ids, or its text encoded; an empty prompt starts from BOS. */
+  encodePrompt(request: Pick<GenerateRequest, 'prompt' | 'promptIds'>): number[] {
+    if (request.promptIds && request.promptIds.length > 0) return request.promptIds;
+    const text = request.prompt ?? '';
+    if (text === '') {
+      const bos = this.tokenizer.bosTokenId ?? this.folder.bosTokenId;
+      if (bos === undefined) throw new EmptyPromptError(`The prompt is empty and ${this.folder.dir} has no BOS token to start from; give a prompt.`);
+      return [bos];
+    }
+    return this.tokenizer.encode(text, { addSpecialTokens: true });
+  }
+
+  async *generate(request: GenerateRequest): AsyncGenerator<GenerationEvent> {
+    if (this.busy) throw new EngineBusyError('A generation is already running on this engine; wait for it to finish or cancel it first.');
+    this.busy = true;
+    try {
+      const promptIds = this.encodePrompt(request);
+      const cache = this.session.createCache(request.capacity ?? this.contextLength);
+      const decoder = this.tokenizer.createStreamDecoder();
+      for (const id of promptIds) decoder.push(id);
+      decoder.flush();
+      yield* runGeneration(this.session, cache, {
+        promptIds,
+        maxNewTokens: request.maxNewTokens,
+        sampling: request.sampling,
+        random: createRng(request.seed ?? 0),
+        stopTokenIds: this.stopTokenIds,
+        stopStrings: request.stopStrings,
+        signal: request.signal,
+        prefillChunkSize: request.prefillChunkSize,
+        decoder,
+      });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}

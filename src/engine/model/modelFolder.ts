@@ -1,0 +1,216 @@
+// Finds and validates a model folder in the Hugging Face / onnx-community layout before any
+// session is created, so that a broken download or conversion fails with an error that says
+// which file is wrong and what to do, instead of an onnxruntime stack trace.
+//
+//   DIR/config.json                 shapes and rotary embedding (parseHfConfig)
+//   DIR/generation_config.json      optional: eos/bos ids
+//   DIR/tokenizer.json (+ tokenizer_config.json, chat_template.jinja)
+//   DIR/onnx/model.onnx             the decoder graph (or another variant, see ONNX_CANDIDATES)
+//   DIR/onnx/model.onnx_data …      external weights, if the graph references them
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { parseHfConfig, type DecoderConfig } from './modelConfig';
+import { ModelConfigError, ModelFileCorruptError, ModelNotFoundError, ModelSignatureError, UnsupportedModelError } from './errors';
+
+export type KvElementType = 'float32' | 'float16';
+
+/** What the decoder graph looks like from the outside. */
+export interface DecoderSignature {
+  hasPositionIds: boolean;
+  kvElementType: KvElementType;
+  numLayers: number;
+  /** Operators that apply rotary embedding inside attention, if any (they affect FreqKV). */
+  fusedAttentionOps: string[];
+}
+
+export interface ModelFolder {
+  dir: string;
+  config: DecoderConfig;
+  onnxPath: string;
+  externalDataFiles: string[];
+  signature: DecoderSignature;
+  bosTokenId: number | undefined;
+  eosTokenIds: number[];
+  /** Total bytes of the graph and its weights on disk. */
+  bytesOnDisk: number;
+}
+
+/** Graph files tried in order when no file is named; onnx-community folders hold several. */
+const ONNX_CANDIDATES = ['model.onnx', 'model_fp32.onnx', 'model_q4.onnx', 'model_int8.onnx', 'model_quantized.onnx', 'model_q4f16.onnx', 'model_fp16.onnx'];
+
+const HOW_TO_FIX = "rebuild it with 'npx freqkv convert …', run 'Download Model' again, or choose another model folder";
+
+export function inspectModelFolder(dir: string, options: { onnxFile?: string } = {}): ModelFolder {
+  const folder = path.resolve(dir);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
+    throw new ModelNotFoundError(`Model folder ${folder} does not exist. Pass --model DIR (or set freqkv.modelPath) to a folder with config.json, tokenizer.json and onnx/model.onnx.`);
+  }
+  const configPath = path.join(folder, 'config.json');
+  const config = parseHfConfig(readJson(configPath, 'config.json', folder), configPath);
+  if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
+    throw new ModelNotFoundError(`Model folder ${folder} has no tokenizer.json; ${HOW_TO_FIX}.`);
+  }
+  const onnxPath = findOnnxFile(folder, options.onnxFile);
+  const { graph, bytes } = readGraph(onnxPath);
+  const externalDataFiles = checkExternalData(graph, onnxPath);
+  const signature = checkSignature(graph, config, onnxPath);
+
+  const generationConfigPath = path.join(folder, 'generation_config.json');
+  const generationConfig = fs.existsSync(generationConfigPath) ? (readJson(generationConfigPath, 'generation_config.json', folder) as Record<string, unknown>) : {};
+  const eosTokenIds = uniqueIds([...toIdList(generationConfig.eos_token_id), ...toIdList(config.eosTokenId)]);
+  const bos = typeof generationConfig.bos_token_id === 'number' ? generationConfig.bos_token_id : config.bosTokenId;
+  const bytesOnDisk = bytes + externalDataFiles.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+  return { dir: folder, config, onnxPath, externalDataFiles, signature, bosTokenId: bos, eosTokenIds, bytesOnDisk };
+}
+
+function readJson(file: string, label: string, folder: string): unknown {
+  if (!fs.existsSync(file)) throw new ModelNotFoundError(`Model folder ${folder} has no ${label}; ${HOW_TO_FIX}.`);
+  const text = fs.readFileSync(file, 'utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ModelConfigError(`${file} is not valid JSON (${(error as Error).message}); ${HOW_TO_FIX}.`);
+  }
+}
+
+function findOnnxFile(folder: string, requested: string | undefined): string {
+  const onnxDir = path.join(folder, 'onnx');
+  if (requested) {
+    const candidates = [path.resolve(folder, requested), path.join(onnxDir, requested)];
+    const found = candidates.find((c) => fs.existsSync(c));
+    if (!found) throw new ModelNotFoundError(`Model folder ${folder} has no ${requested} (looked in ${folder} and ${onnxDir}); ${HOW_TO_FIX}.`);
+    return found;
+  }
+  for (const dir of [onnxDir, folder]) {
+    for (const name of ONNX_CANDIDATES) {
+      const candidate = path.join(dir, name);
+      if (fs.existsSync(candidate)) return candidate;
+    }
+  }
+  throw new ModelNotFoundError(`Model folder ${folder} has no onnx/model.onnx (nor any of ${ONNX_CANDIDATES.join(', ')}); ${HOW_TO_FIX}.`);
+}
+
+function readGraph(onnxPath: string): { graph: onnx.IGraphProto; bytes: number } {
+  const bytes = fs.readFileSync(onnxPath);
+  if (bytes.length === 0) throw new ModelFileCorruptError(`${onnxPath} is empty; ${HOW_TO_FIX}.`);
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (error) {
+    throw new ModelFileCorruptError(`${onnxPath} is truncated or is not an ONNX model (${(error as Error).message}); ${HOW_TO_FIX}.`);
+  }
+  if (!model.graph || (model.graph.node ?? []).length === 0) {
+    throw new ModelFileCorruptError(`${onnxPath} holds no graph (${bytes.length} bytes read); ${HOW_TO_FIX}.`);
+  }
+  return { graph: model.graph, bytes: bytes.length };
+}
+
+/** Every external weight file exists and is long enough for the tensors that point into it. */
+function checkExternalData(graph: onnx.IGraphProto, onnxPath: string): string[] {
+  const needed = new Map<string, number>();
+  for (const tensor of graph.initializer ?? []) {
+    if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const location = entries.get('location');
+    if (!location) throw new ModelFileCorruptError(`${onnxPath}: tensor ${tensor.name} is external but names no file; ${HOW_TO_FIX}.`);
+    const end = Number(entries.get('offset') ?? 0) + Number(entries.get('length') ?? 0);
+    needed.set(location, Math.max(needed.get(location) ?? 0, end));
+  }
+  const files: string[] = [];
+  for (const [location, end] of needed) {
+    const file = path.join(path.dirname(onnxPath), location);
+    if (!fs.existsSync(file)) {
+      throw new ModelNotFoundError(`${onnxPath} keeps its weights in ${location}, which is missing from ${path.dirname(onnxPath)}; ${HOW_TO_FIX}.`);
+    }
+    const size = fs.statSync(file).size;
+    if (size < end) {
+      throw new ModelFileCorruptError(`${file} is truncated: ${size} bytes, but the graph reads up to byte ${end}; ${HOW_TO_FIX}.`);
+    }
+    files.push(file);
+  }
+  return files;
+}
+
+const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const FUSED_ROTARY_OPS = new Set(['GroupQueryAttention', 'RotaryEmbedding', 'MultiHeadAttention']);
+
+function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath: string): DecoderSignature {
+  const initializerNames = new Set((graph.initializer ?? []).map((t) => t.name));
+  const inputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name));
+  const inputNames = new Set(inputs.map((i) => i.name ?? ''));
+  const outputNames = new Set((graph.output ?? []).map((o) => o.name ?? ''));
+  const where = `${onnxPath}`;
+
+  if (!inputNames.has('input_ids')) {
+    if (inputNames.has('inputs_embeds')) {
+      throw new UnsupportedModelError(`${where} takes inputs_embeds from a separate embedding graph; only decoders that take input_ids are supported. Use an export with input_ids (for example one built by 'npx freqkv convert').`);
+    }
+    throw new ModelSignatureError(`${where} has no input_ids input (inputs: ${[...inputNames].join(', ')}); it is not a decoder with the expected signature.`);
+  }
+  if (!inputNames.has('attention_mask')) throw new ModelSignatureError(`${where} has no attention_mask input; it is not a decoder with the expected signature.`);
+  if (!outputNames.has('logits')) throw new ModelSignatureError(`${where} has no logits output (outputs: ${[...outputNames].join(', ')}).`);
+
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids']);
+  const unknown = [...inputNames].filter((n) => !known.has(n) && !PAST.test(n));
+  if (unknown.length > 0) {
+    throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, past_key_values.{i}.key|value.`);
+  }
+
+  const pastLayers = new Set<number>();
+  let kvElementType: KvElementType | undefined;
+  for (const input of inputs) {
+    const match = PAST.exec(input.name ?? '');
+    if (!match) continue;
+    pastLayers.add(Number(match[1]));
+    const tensorType = input.type?.tensorType;
+    const elemType = tensorType?.elemType;
+    const thisType: KvElementType | undefined =
+      elemType === onnx.TensorProto.DataType.FLOAT ? 'float32' : elemType === onnx.TensorProto.DataType.FLOAT16 ? 'float16' : undefined;
+    if (!thisType) {
+      throw new UnsupportedModelError(`${where}: ${input.name} has element type ${onnx.TensorProto.DataType[elemType ?? 0] ?? elemType}; only float32 and float16 KV caches are supported.`);
+    }
+    if (kvElementType && kvElementType !== thisType) throw new UnsupportedModelError(`${where} mixes float16 and float32 KV cache inputs.`);
+    kvElementType = thisType;
+    const dims = tensorType?.shape?.dim ?? [];
+    if (dims.length !== 4) throw new ModelSignatureError(`${where}: ${input.name} has rank ${dims.length}; expected [batch, kv_heads, past, head_dim].`);
+    const heads = dims[1]?.dimValue;
+    const headDim = dims[3]?.dimValue;
+    if (heads != null && Number(heads) !== 0 && Number(heads) !== config.numKvHeads) {
+      throw new ModelSignatureError(`config.json says ${config.numKvHeads} key/value heads but ${where} has ${Number(heads)} in ${input.name}; the config does not belong to this graph.`);
+    }
+    if (headDim != null && Number(headDim) !== 0 && Number(headDim) !== config.headDim) {
+      throw new ModelSignatureError(`config.json says head_dim ${config.headDim} but ${where} has ${Number(headDim)} in ${input.name}; the config does not belong to this graph.`);
+    }
+  }
+  if (pastLayers.size === 0) {
+    throw new ModelSignatureError(`${where} has no past_key_values inputs; an export without a KV cache cannot be used (export it "with past").`);
+  }
+  if (pastLayers.size !== config.numLayers) {
+    throw new ModelSignatureError(`config.json says ${config.numLayers} layers but ${where} has past_key_values for ${pastLayers.size}; the config does not belong to this graph.`);
+  }
+  for (let i = 0; i < config.numLayers; i++) {
+    for (const kind of ['key', 'value']) {
+      if (!inputNames.has(`past_key_values.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks input past_key_values.${i}.${kind}.`);
+      if (!outputNames.has(`present.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks output present.${i}.${kind}.`);
+    }
+  }
+  const presentCount = [...outputNames].filter((n) => PRESENT.test(n)).length;
+  if (presentCount !== 2 * config.numLayers) {
+    throw new ModelSignatureError(`${where} has ${presentCount} present outputs for ${config.numLayers} layers.`);
+  }
+  const fusedAttentionOps = [...new Set((graph.node ?? []).map((n) => n.opType ?? '').filter((op) => FUSED_ROTARY_OPS.has(op)))];
+  return { hasPositionIds: inputNames.has('position_ids'), kvElementType: kvElementType ?? 'float32', numLayers: config.numLayers, fusedAttentionOps };
+}
+
+function toIdList(value: unknown): number[] {
+  if (typeof value === 'number') return [value];
+  if (Array.isArray(value)) return value.filter((v): v is number => typeof v === 'number');
+  return [];
+}
+
+function uniqueIds(ids: number[]): number[] {
+  return [...new Set(ids)];
+}
