@@ -1,4 +1,4 @@
-// Errors raised while reading a model's config.json.
+// Errors raised while finding, reading and running a model folder.
 
 import { FreqKvError } from '../errors';
 
