@@ -119,6 +119,14 @@ describe('the stories260K tokenizer converted from tok512.bin', () => {
     }
   });
 
+  it('keeps a byte order mark that is spelled with byte pieces (tokenizers.js alone drops it)', () => {
+    for (const text of ['\uFEFFimport x', 'a\uFEFFb']) {
+      const ids = tok.encode(text);
+      expect(tok.decode(ids, { skipSpecialTokens: true })).toBe(text);
+      expect(streamPieces(tok, ids, true).join('')).toBe(text);
+    }
+  });
+
   it('streams the Llama leading-space rule like whole decoding: the first piece after BOS loses its space', () => {
     const ids = tok.encode('Once upon a time');
     const pieces = streamPieces(tok, ids, true);

@@ -155,6 +155,7 @@ export class ModelTokenizer {
           `(${errorMessage(error)}); re-download it, or re-convert the model.`,
       );
     }
+    keepByteOrderMarks(tokenizer.decoder);
     const chatTemplate =
       files.chatTemplateFile !== undefined
         ? { source: files.chatTemplateFile, origin: `chat_template.jinja in ${origin}` }
@@ -284,6 +285,29 @@ class WindowedStreamDecoder implements StreamDecoder {
     this.emittedUpTo = this.ids.length;
     return delta;
   }
+}
+
+/**
+ * tokenizers.js 0.2.0's ByteFallback decoder turns bytes into text with a default TextDecoder,
+ * which swallows a U+FEFF at the start of every run of byte pieces, so "a\uFEFFb" (or a source
+ * file that starts with a byte order mark) decodes without it. Rust tokenizers keeps it. This
+ * swaps in a decoder with ignoreBOM (which, despite its name, keeps the mark); the checks keep
+ * it a no-op if a later version changes those internals.
+ */
+function keepByteOrderMarks(decoder: unknown): void {
+  if (!isObjectLike(decoder)) return;
+  const config = decoder['config'];
+  const type = isObjectLike(config) ? config['type'] : undefined;
+  if (type === 'Sequence' && Array.isArray(decoder['decoders'])) {
+    for (const inner of decoder['decoders']) keepByteOrderMarks(inner);
+  } else if (type === 'ByteFallback' && decoder['text_decoder'] instanceof TextDecoder) {
+    decoder['text_decoder'] = new TextDecoder('utf-8', { ignoreBOM: true });
+  }
+}
+
+/** Objects and functions (tokenizers.js decoders are callable) whose fields we may read. */
+function isObjectLike(value: unknown): value is Record<string, unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null;
 }
 
 /** The text of a special token as tokenizer_config.json writes it: a string or an AddedToken object. */
