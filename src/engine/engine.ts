@@ -74,7 +74,7 @@ export class Engine {
     try {
       const promptIds = this.encodePrompt(request);
       const cache = this.session.createCache(request.capacity ?? this.contextLength);
-      const decoder = this.tokenizer.createStreamDecoder();
+      const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
       for (const id of promptIds) decoder.push(id);
       decoder.flush();
       yield* runGeneration(this.session, cache, {

@@ -1,0 +1,146 @@
+// The ONNX graphs the builder writes, run by onnxruntime-node, agree with the pure-TypeScript
+// oracle (test/oracle.ts) on logits and on the cached keys and values.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readLlama2cCheckpoint } from '../src/builder/llama2cCheckpoint';
+import { randomDecoderModel } from '../src/builder/randomWeights';
+import type { DecoderModel } from '../src/builder/decoderWeights';
+import type { DecoderConfig } from '../src/engine/model/modelConfig';
+import { inspectModelFolder } from '../src/engine/model/modelFolder';
+import { DecoderSession } from '../src/engine/model/decoderSession';
+import { float16ToFloat32 } from '../src/engine/floatFormats';
+import { OracleDecoder } from './oracle';
+import { tinyLlama, tinyQwen2 } from './testModels';
+import { STORIES_DIR, buildTestModel, maxAbsDiff, tempDir } from './helpers';
+import type { ModelFolderOptions } from '../src/builder/modelFolderWriter';
+
+const work = tempDir('graph');
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+/** Token chunks fed one after another: a prefill, single decode steps, another chunk. */
+const CHUNKS = [7, 1, 1, 5, 1];
+
+function tokensFor(vocab: number, count: number, seed: number): number[] {
+  return Array.from({ length: count }, (_, i) => (seed * 31 + i * 17 + 3) % vocab);
+}
+
+function asFloat32(data: Float32Array | Uint16Array): Float32Array {
+  if (data instanceof Float32Array) return data;
+  const out = new Float32Array(data.length);
+  float16ToFloat32(data, out);
+  return out;
+}
+
+/** Runs the model folder chunk by chunk and compares with the oracle; returns the worst differences. */
+async function compareWithOracle(dir: string, oracleModel: DecoderModel, seed = 1): Promise<{ logits: number; keys: number; values: number }> {
+  const folder = inspectModelFolder(dir);
+  const session = await DecoderSession.open(folder, { threads: 1 });
+  const { config } = oracleModel;
+  const cache = session.createCache(config.maxPositionEmbeddings);
+  const oracle = new OracleDecoder(oracleModel);
+  const worst = { logits: 0, keys: 0, values: 0 };
+  try {
+    const tokens = tokensFor(config.vocabSize, CHUNKS.reduce((a, b) => a + b, 0), seed);
+    let at = 0;
+    for (const size of CHUNKS) {
+      const chunk = tokens.slice(at, at + size);
+      const positions = chunk.map((_, i) => at + i);
+      const logits = await session.forward(chunk, cache);
+      const expected = oracle.forward(chunk, positions);
+      expected.forEach((row, i) => {
+        worst.logits = Math.max(worst.logits, maxAbsDiff(logits.subarray(i * config.vocabSize, (i + 1) * config.vocabSize), row));
+      });
+      at += size;
+    }
+    // Cached rows: the graph stores [kv_heads, rows, head_dim]; the oracle one row per token.
+    const { numKvHeads, headDim } = config;
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      const keys = asFloat32(cache.keys(layer));
+      const values = asFloat32(cache.values(layer));
+      oracle.keys(layer).forEach((row, r) => {
+        for (let h = 0; h < numKvHeads; h++) {
+          const offset = (h * cache.rows + r) * headDim;
+          worst.keys = Math.max(worst.keys, maxAbsDiff(keys.subarray(offset, offset + headDim), row.subarray(h * headDim, (h + 1) * headDim)));
+        }
+      });
+      oracle.values(layer).forEach((row, r) => {
+        for (let h = 0; h < numKvHeads; h++) {
+          const offset = (h * cache.rows + r) * headDim;
+          worst.values = Math.max(worst.values, maxAbsDiff(values.subarray(offset, offset + headDim), row.subarray(h * headDim, (h + 1) * headDim)));
+        }
+      });
+    }
+    expect(cache.rows).toBe(at);
+  } finally {
+    await session.release();
+  }
+  return worst;
+}
+
+async function buildAndCompare(model: DecoderModel, options: Partial<ModelFolderOptions> = {}): Promise<{ logits: number; keys: number; values: number }> {
+  const { dir, effectiveModel } = buildTestModel(model, options, fs.mkdtempSync(path.join(work, 'm-')));
+  return compareWithOracle(dir, effectiveModel);
+}
+
+const interleavedQwen: DecoderConfig = { ...tinyQwen2, ropeLayout: 'interleaved', tieWordEmbeddings: false };
+const linearScaledLlama: DecoderConfig = { ...tinyLlama, numKvHeads: 2, partialRotaryFactor: 1, ropeScaling: { ropeType: 'linear', factor: 2 } };
+
+describe('decoder graph against the oracle (float32 weights, 1e-4)', () => {
+  it('stories260K, the real llama2.c model (interleaved RoPE, GQA, tied classifier)', async () => {
+    const model = readLlama2cCheckpoint(fs.readFileSync(path.join(STORIES_DIR, 'stories260K.bin')));
+    const worst = await buildAndCompare(model);
+    expect(worst.logits).toBeLessThan(1e-4);
+    expect(worst.keys).toBeLessThan(1e-4);
+    expect(worst.values).toBeLessThan(1e-4);
+  });
+
+  const cases: [string, DecoderConfig][] = [
+    ['random Qwen2 (biases, tied embeddings, 4 query heads per kv head)', tinyQwen2],
+    ['random Llama (untied, partial rotary, llama3 rope scaling)', tinyLlama],
+    ['random Qwen2 with interleaved RoPE and an untied classifier', interleavedQwen],
+    ['random Llama with GQA and linear rope scaling', linearScaledLlama],
+  ];
+  for (const [name, config] of cases) {
+    it(name, async () => {
+      const worst = await buildAndCompare(randomDecoderModel(config, 7));
+      expect(worst.logits).toBeLessThan(1e-4);
+      expect(worst.keys).toBeLessThan(1e-4);
+      expect(worst.values).toBeLessThan(1e-4);
+    });
+  }
+});
+
+describe('export variants', () => {
+  it('int8 and int4 weights (MatMulNBits) match the oracle run on the dequantized weights', async () => {
+    for (const weights of ['int8', 'int4'] as const) {
+      const worst = await buildAndCompare(randomDecoderModel(tinyQwen2, 3), { weights });
+      expect(worst.logits, weights).toBeLessThan(1e-4);
+    }
+  });
+
+  it('a float16 KV cache stays close to the float32 oracle (the cache is rounded to float16)', async () => {
+    const { dir, effectiveModel } = buildTestModel(randomDecoderModel(tinyQwen2, 5), { kvCache: 'float16' }, fs.mkdtempSync(path.join(work, 'f16-')));
+    expect(inspectModelFolder(dir).signature.kvElementType).toBe('float16');
+    const worst = await compareWithOracle(dir, effectiveModel);
+    expect(worst.keys).toBeLessThan(5e-3);
+    expect(worst.logits).toBeLessThan(5e-3);
+  });
+
+  it('external weights in model.onnx_data and in model.onnx.data', async () => {
+    for (const name of ['model.onnx_data', 'model.onnx.data']) {
+      const { dir, effectiveModel } = buildTestModel(randomDecoderModel(tinyQwen2, 9), { externalData: 'always', externalDataName: name }, fs.mkdtempSync(path.join(work, 'x-')));
+      expect(fs.existsSync(path.join(dir, 'onnx', name))).toBe(true);
+      expect(fs.statSync(path.join(dir, 'onnx', 'model.onnx')).size).toBeLessThan(64 * 1024);
+      expect(inspectModelFolder(dir).externalDataFiles).toEqual([path.join(dir, 'onnx', name)]);
+      const worst = await compareWithOracle(dir, effectiveModel);
+      expect(worst.logits).toBeLessThan(1e-4);
+    }
+  });
+
+  it('a graph without position_ids (positions = past length + index) gives the same logits', async () => {
+    const worst = await buildAndCompare(randomDecoderModel(tinyLlama, 11), { omitPositionIds: true });
+    expect(worst.logits).toBeLessThan(1e-4);
+  });
+});

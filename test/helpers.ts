@@ -1,0 +1,34 @@
+// Shared helpers for tests that build real model folders with the project's builder.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { convertLlama2cTokenizer } from '../src/builder/llama2cTokenizer';
+import { writeModelFolder, type ModelFolderOptions } from '../src/builder/modelFolderWriter';
+import type { DecoderModel } from '../src/builder/decoderWeights';
+
+export const SHARED = path.resolve(__dirname, '..', '..', 'shared');
+export const STORIES_DIR = path.join(SHARED, 'models', 'stories260K');
+export const EMBEDDED_MODEL = path.resolve(__dirname, '..', 'models', 'stories260K');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `freqkv-${prefix}-`));
+}
+
+/** The stories260K tokenizer files, used by test models that need some tokenizer.json. */
+export function storiesTokenizer(): ReturnType<typeof convertLlama2cTokenizer> {
+  return convertLlama2cTokenizer(fs.readFileSync(path.join(STORIES_DIR, 'tok512.bin')));
+}
+
+export function buildTestModel(model: DecoderModel, options: Partial<ModelFolderOptions> = {}, dir = tempDir('model')): { dir: string; effectiveModel: DecoderModel } {
+  const out = path.join(dir, 'model');
+  const { effectiveModel } = writeModelFolder(out, model, storiesTokenizer(), { weights: 'float32', kvCache: 'float32', externalData: 'never', ...options });
+  return { dir: out, effectiveModel };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] as number) - (b[i] as number)));
+  return max;
+}
