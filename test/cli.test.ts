@@ -1,0 +1,74 @@
+// The `freqkv` command as a user runs it (the bundled dist/cli.js through bin/freqkv.js).
+
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { STORIES_DIR, tempDir } from './helpers';
+
+const ROOT = path.resolve(__dirname, '..');
+
+function freqkv(...args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), ...args], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
+}
+
+beforeAll(() => {
+  // The bundle is what `npx freqkv` runs; build it from the current sources.
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'esbuild.js')], { cwd: ROOT, encoding: 'utf8' });
+  expect(build.status, build.stderr).toBe(0);
+});
+
+describe('freqkv generate', () => {
+  it('greedy from BOS prints the golden text', () => {
+    const { stdout, status } = freqkv('generate', '--temperature', '0', '--max-tokens', '256');
+    expect(status).toBe(0);
+    expect(stdout).toBe(fs.readFileSync(path.join(STORIES_DIR, 'golden-greedy-from-bos-256.txt'), 'utf8'));
+  });
+
+  it('--json prints one line with the text and the statistics', () => {
+    const { stdout, status } = freqkv('generate', '--prompt', 'Tom and his dog', '--max-tokens', '20', '--seed', '4', '--json');
+    expect(status).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0]!) as Record<string, unknown>;
+    for (const key of ['text', 'promptTokens', 'generatedTokens', 'prefillTokensPerSecond', 'decodeTokensPerSecond', 'cacheRows', 'cacheBytes']) {
+      expect(result, key).toHaveProperty(key);
+    }
+    expect(result.generatedTokens).toBe(20);
+    expect(typeof result.text).toBe('string');
+  });
+
+  it('bad options and a bad model say what is wrong, with exit code 2', () => {
+    const zero = freqkv('generate', '--max-tokens', '0');
+    expect(zero.status).toBe(2);
+    expect(zero.stderr).toMatch(/--max-tokens must be a whole number of at least 1/);
+    const temperature = freqkv('generate', '--temperature', 'hot');
+    expect(temperature.status).toBe(2);
+    const missing = freqkv('generate', '--model', path.join(tempDir('cli'), 'none'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+    const long = freqkv('generate', '--prompt', 'Once upon a time there was a dog. '.repeat(100));
+    expect(long.status).toBe(2);
+    expect(long.stderr).toMatch(/at most 512/);
+  });
+});
+
+describe('freqkv convert', () => {
+  it('llama2c (int8 weights) and random (int4, float16 KV cache) write folders that generate', () => {
+    const out = tempDir('convert');
+    const converted = freqkv('convert', 'llama2c', '--checkpoint', path.join(STORIES_DIR, 'stories260K.bin'), '--tokenizer', path.join(STORIES_DIR, 'tok512.bin'), '--out', path.join(out, 'stories'), '--weights', 'int8');
+    expect(converted.status, converted.stderr).toBe(0);
+    const int8 = freqkv('generate', '--model', path.join(out, 'stories'), '--temperature', '0', '--max-tokens', '8');
+    expect(int8.status).toBe(0);
+    expect(int8.stdout.length).toBeGreaterThan(10);
+
+    const configFile = path.join(out, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ model_type: 'llama', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 512, max_position_embeddings: 64, rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2 }));
+    const random = freqkv('convert', 'random', '--config', configFile, '--tokenizer', path.join(ROOT, 'models', 'stories260K'), '--out', path.join(out, 'random'), '--kv-cache', 'float16', '--weights', 'int4');
+    expect(random.status, random.stderr).toBe(0);
+    const generated = freqkv('generate', '--model', path.join(out, 'random'), '--max-tokens', '8', '--json');
+    expect(generated.status, generated.stderr).toBe(0);
+    expect(JSON.parse(generated.stdout).cacheBytes).toBe(8 * 2 * 2 * 2 * 8 * 2);
+  });
+});
