@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['bin/**', 'dist/**', 'node_modules/**', 'models/**', 'out/**', '*.js', '*.mjs', 'bench-results/**'] },
+  { ignores: ['bin/**', 'dist/**', 'node_modules/**', 'models/**', 'out/**', '**/*.js', '**/*.mjs', 'bench-results/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
