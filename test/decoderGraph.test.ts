@@ -12,6 +12,8 @@ import { inspectModelFolder } from '../src/engine/model/modelFolder';
 import { DecoderSession } from '../src/engine/model/decoderSession';
 import { float16ToFloat32 } from '../src/engine/floatFormats';
 import { OracleDecoder } from './oracle';
+import { toHfConfig } from '../src/engine/model/modelConfig';
+import { hfTensorsOf, readSafetensorsModel, writeSafetensors } from '../src/builder/safetensors';
 import { tinyLlama, tinyQwen2 } from './testModels';
 import { STORIES_DIR, buildTestModel, maxAbsDiff, tempDir } from './helpers';
 import type { ModelFolderOptions } from '../src/builder/modelFolderWriter';
@@ -137,6 +139,30 @@ describe('export variants', () => {
       const worst = await compareWithOracle(dir, effectiveModel);
       expect(worst.logits).toBeLessThan(1e-4);
     }
+  });
+
+  it('external weights split into numbered parts', async () => {
+    const { dir, effectiveModel } = buildTestModel(randomDecoderModel(tinyQwen2, 9), { externalData: 'always', externalDataPartBytes: 40_000 }, fs.mkdtempSync(path.join(work, 'p-')));
+    const files = inspectModelFolder(dir).externalDataFiles.map((f) => path.basename(f));
+    expect(files.length).toBeGreaterThan(2);
+    expect(files).toEqual(['model.onnx_data', ...Array.from({ length: files.length - 1 }, (_, i) => `model.onnx_data_${i + 1}`)]);
+    const worst = await compareWithOracle(dir, effectiveModel);
+    expect(worst.logits).toBeLessThan(1e-4);
+  });
+
+  it('a Hugging Face safetensors folder (bfloat16) converts to a graph that matches the oracle', async () => {
+    const original = randomDecoderModel(tinyQwen2, 13);
+    const hfDir = fs.mkdtempSync(path.join(work, 'hf-'));
+    fs.writeFileSync(path.join(hfDir, 'config.json'), JSON.stringify(toHfConfig(original.config)));
+    await writeSafetensors(path.join(hfDir, 'model.safetensors'), hfTensorsOf(original, 'BF16'));
+    const read = await readSafetensorsModel(hfDir);
+    const { dir, effectiveModel } = buildTestModel(read, {}, fs.mkdtempSync(path.join(work, 's-')));
+    const worst = await compareWithOracle(dir, effectiveModel);
+    expect(worst.logits).toBeLessThan(1e-4);
+    // bfloat16 storage rounds the weights, so the converted model is close to, not equal to, the original.
+    const roundedEmbedding = maxAbsDiff(read.weights.embedTokens, original.weights.embedTokens);
+    expect(roundedEmbedding).toBeGreaterThan(0);
+    expect(roundedEmbedding).toBeLessThan(0.01);
   });
 
   it('a graph without position_ids (positions = past length + index) gives the same logits', async () => {

@@ -24,6 +24,8 @@ export interface ModelFolderOptions extends DecoderGraphOptions {
   externalData?: 'auto' | 'always' | 'never';
   /** File name of the external data (real exports use model.onnx_data or model.onnx.data). */
   externalDataName?: string;
+  /** Split external weights into numbered files of at most about this many bytes. */
+  externalDataPartBytes?: number;
   /** Extra entries for config.json (for example, where the model came from). */
   extraConfig?: Record<string, unknown>;
 }
@@ -42,6 +44,7 @@ export function writeModelFolder(outDir: string, model: DecoderModel, tokenizer:
       options.externalData === 'always' || (options.externalData !== 'never' && weightBytes > AUTO_EXTERNAL_BYTES);
     graph.save(path.join(staging, 'onnx', 'model.onnx'), {
       externalDataFile: external ? (options.externalDataName ?? 'model.onnx_data') : undefined,
+      externalDataPartBytes: options.externalDataPartBytes,
       opsets: [
         { domain: '', version: 17 },
         { domain: 'com.microsoft', version: 1 },

@@ -129,17 +129,36 @@ export class GraphBuilder {
    * Writes the model. With `externalDataFile`, tensors above a small size go to that file
    * (next to the .onnx), as Hugging Face exports do; the .onnx then holds only the graph.
    */
-  save(onnxPath: string, options: { externalDataFile?: string; opsets: { domain: string; version: number }[]; producer: string }): void {
+  save(
+    onnxPath: string,
+    options: {
+      externalDataFile?: string;
+      /** Start a new numbered part (NAME_1, NAME_2, …) before a part would pass this size. */
+      externalDataPartBytes?: number;
+      opsets: { domain: string; version: number }[];
+      producer: string;
+    },
+  ): void {
     fs.mkdirSync(path.dirname(onnxPath), { recursive: true });
     const tensors: onnx.ITensorProto[] = [];
+    const dir = path.dirname(onnxPath);
+    const partLimit = options.externalDataPartBytes ?? Infinity;
     let dataFd: number | undefined;
+    let partName = options.externalDataFile;
+    let partIndex = 0;
     let offset = 0;
     try {
-      if (options.externalDataFile) {
-        dataFd = fs.openSync(path.join(path.dirname(onnxPath), options.externalDataFile), 'w');
-      }
+      if (options.externalDataFile) dataFd = fs.openSync(path.join(dir, options.externalDataFile), 'w');
       for (const init of this.initializers) {
         if (dataFd !== undefined && options.externalDataFile && init.bytes.byteLength > INLINE_LIMIT_BYTES) {
+          if (offset > 0 && offset + init.bytes.byteLength > partLimit) {
+            // Large exports split their weights into numbered files next to the first one.
+            fs.closeSync(dataFd);
+            partIndex++;
+            partName = `${options.externalDataFile}_${partIndex}`;
+            dataFd = fs.openSync(path.join(dir, partName), 'w');
+            offset = 0;
+          }
           const padding = (EXTERNAL_ALIGNMENT - (offset % EXTERNAL_ALIGNMENT)) % EXTERNAL_ALIGNMENT;
           if (padding > 0) {
             fs.writeSync(dataFd, new Uint8Array(padding));
@@ -152,7 +171,7 @@ export class GraphBuilder {
             dims: init.dims,
             dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
             externalData: [
-              { key: 'location', value: options.externalDataFile },
+              { key: 'location', value: partName },
               { key: 'offset', value: String(offset) },
               { key: 'length', value: String(init.bytes.byteLength) },
             ],
