@@ -47,17 +47,28 @@ export class DctPlan {
    */
   apply(input: Float32Array, width: number, output: Float32Array = new Float32Array(this.outputRows * width), inputOffset = 0, outputOffset = 0): Float32Array {
     const L = this.inputRows;
+    const L2 = this.outputRows;
     const M = this.matrix;
-    const acc = new Float32Array(width);
-    for (let m = 0; m < this.outputRows; m++) {
-      acc.fill(0);
-      const mBase = m * L;
-      for (let n = 0; n < L; n++) {
-        const w = M[mBase + n]!;
-        const inBase = inputOffset + n * width;
-        for (let c = 0; c < width; c++) acc[c] = acc[c]! + w * input[inBase + c]!;
+    // One channel at a time as a contiguous column, so the inner loop is a plain dot product.
+    const column = new Float32Array(L);
+    for (let c = 0; c < width; c++) {
+      for (let n = 0; n < L; n++) column[n] = input[inputOffset + n * width + c]!;
+      for (let m = 0; m < L2; m++) {
+        const base = m * L;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let n = 0;
+        for (; n + 3 < L; n += 4) {
+          s0 += M[base + n]! * column[n]!;
+          s1 += M[base + n + 1]! * column[n + 1]!;
+          s2 += M[base + n + 2]! * column[n + 2]!;
+          s3 += M[base + n + 3]! * column[n + 3]!;
+        }
+        for (; n < L; n++) s0 += M[base + n]! * column[n]!;
+        output[outputOffset + m * width + c] = s0 + s1 + (s2 + s3);
       }
-      output.set(acc, outputOffset + m * width);
     }
     return output;
   }
