@@ -51,7 +51,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
   const full = compressor.name === 'full';
   if (full && promptIds.length > cache.capacity) {
     throw new ContextOverflowError(
-      `The prompt has ${promptIds.length} tokens but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv) once it is available.`,
+      `The prompt has ${promptIds.length} tokens but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv or --cache streaming).`,
     );
   }
   const requestedChunk = request.prefillChunkSize ?? DEFAULT_PREFILL_CHUNK;
