@@ -82,7 +82,7 @@ describe('moving keys matches the graph', () => {
         [63, 0],
       ] as const) {
         const moved = await keyAt(p);
-        moveRows(spec, moved, config.numKvHeads, 1, 0, 1, p, q);
+        moveRows(spec, [moved], config.numKvHeads, 1, 0, 1, p, q);
         const expected = await keyAt(q);
         const scale = Math.max(...Array.from(expected, Math.abs));
         expect(maxAbsDiff(moved, expected)).toBeLessThan(1e-5 * scale + 1e-7);

@@ -49,25 +49,46 @@ export class DctPlan {
     const L = this.inputRows;
     const L2 = this.outputRows;
     const M = this.matrix;
-    // One channel at a time as a contiguous column, so the inner loop is a plain dot product.
-    const column = new Float32Array(L);
-    for (let c = 0; c < width; c++) {
-      for (let n = 0; n < L; n++) column[n] = input[inputOffset + n * width + c]!;
+    // Channels transposed to contiguous columns, then four channels per pass over a row of M,
+    // so each matrix entry is loaded once for four multiply-adds.
+    const columns = new Float32Array(width * L);
+    for (let n = 0; n < L; n++) {
+      const base = inputOffset + n * width;
+      for (let c = 0; c < width; c++) columns[c * L + n] = input[base + c]!;
+    }
+    let c = 0;
+    for (; c + 3 < width; c += 4) {
+      const b0 = c * L;
+      const b1 = b0 + L;
+      const b2 = b1 + L;
+      const b3 = b2 + L;
       for (let m = 0; m < L2; m++) {
         const base = m * L;
         let s0 = 0;
         let s1 = 0;
         let s2 = 0;
         let s3 = 0;
-        let n = 0;
-        for (; n + 3 < L; n += 4) {
-          s0 += M[base + n]! * column[n]!;
-          s1 += M[base + n + 1]! * column[n + 1]!;
-          s2 += M[base + n + 2]! * column[n + 2]!;
-          s3 += M[base + n + 3]! * column[n + 3]!;
+        for (let n = 0; n < L; n++) {
+          const w = M[base + n]!;
+          s0 += w * columns[b0 + n]!;
+          s1 += w * columns[b1 + n]!;
+          s2 += w * columns[b2 + n]!;
+          s3 += w * columns[b3 + n]!;
         }
-        for (; n < L; n++) s0 += M[base + n]! * column[n]!;
-        output[outputOffset + m * width + c] = s0 + s1 + (s2 + s3);
+        const out = outputOffset + m * width + c;
+        output[out] = s0;
+        output[out + 1] = s1;
+        output[out + 2] = s2;
+        output[out + 3] = s3;
+      }
+    }
+    for (; c < width; c++) {
+      const b0 = c * L;
+      for (let m = 0; m < L2; m++) {
+        const base = m * L;
+        let s0 = 0;
+        for (let n = 0; n < L; n++) s0 += M[base + n]! * columns[b0 + n]!;
+        output[outputOffset + m * width + c] = s0;
       }
     }
     return output;

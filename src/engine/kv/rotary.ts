@@ -63,8 +63,12 @@ export function rotateRows(spec: RotarySpec, keys: Float32Array, heads: number, 
   }
 }
 
-/** Moves rows [first, first + count) of `keys` from position `from + i` to `to + i` (un-rotate, then rotate). */
-export function moveRows(spec: RotarySpec, keys: Float32Array, heads: number, rows: number, first: number, count: number, from: number, to: number): void {
+/**
+ * Moves rows [first, first + count) of each array in `keys` (all [heads, rows, head_dim], e.g.
+ * every layer's keys) from position `from + i` to `to + i`: un-rotate, then rotate. The angles
+ * are computed once per row for all arrays.
+ */
+export function moveRows(spec: RotarySpec, keys: readonly Float32Array[], heads: number, rows: number, first: number, count: number, from: number, to: number): void {
   if (from === to || count === 0) return;
   const { headDim } = spec;
   const half = spec.invFreq.length;
@@ -75,10 +79,12 @@ export function moveRows(spec: RotarySpec, keys: Float32Array, heads: number, ro
   for (let i = 0; i < count; i++) {
     rotaryAngles(spec, from + i, cosFrom, sinFrom);
     rotaryAngles(spec, to + i, cosTo, sinTo);
-    for (let h = 0; h < heads; h++) {
-      const offset = (h * rows + first + i) * headDim;
-      rotateVector(spec, keys, offset, cosFrom, sinFrom, -1);
-      rotateVector(spec, keys, offset, cosTo, sinTo, 1);
+    for (const array of keys) {
+      for (let h = 0; h < heads; h++) {
+        const offset = (h * rows + first + i) * headDim;
+        rotateVector(spec, array, offset, cosFrom, sinFrom, -1);
+        rotateVector(spec, array, offset, cosTo, sinTo, 1);
+      }
     }
   }
 }

@@ -3,7 +3,7 @@
 // after appending, and the kept keys are re-rotated from their old slots to their new ones.
 
 import { copyRows, fromFloat32, toFloat32, type KvCompressor } from './compressor';
-import type { KvArray, KvCache } from './kvCache';
+import type { KvCache } from './kvCache';
 import { moveRows, type RotarySpec } from './rotary';
 
 export class StreamingCompressor implements KvCompressor {
@@ -35,19 +35,23 @@ export class StreamingCompressor implements KvCompressor {
     const from = n - keep;
     const outRows = S + keep;
     const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
-    const keys: KvArray[] = [];
-    const values: KvArray[] = [];
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
     for (let layer = 0; layer < numLayers; layer++) {
       for (const isKey of [true, false]) {
         const all = toFloat32(isKey ? cache.keys(layer) : cache.values(layer));
         const out = new Float32Array(heads * outRows * dim);
         copyRows(all, n, 0, S, out, outRows, 0, heads, dim);
         copyRows(all, n, from, keep, out, outRows, S, heads, dim);
-        if (isKey) moveRows(this.rotary, out, heads, outRows, S, keep, from, S);
-        (isKey ? keys : values).push(fromFloat32(out, cache));
+        (isKey ? keys : values).push(out);
       }
     }
-    cache.replaceRows(keys, values, outRows);
+    moveRows(this.rotary, keys, heads, outRows, S, keep, from, S);
+    cache.replaceRows(
+      keys.map((k) => fromFloat32(k, cache)),
+      values.map((v) => fromFloat32(v, cache)),
+      outRows,
+    );
     return true;
   }
 }
