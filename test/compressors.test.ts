@@ -15,7 +15,8 @@ import { Engine } from '../src/engine/engine';
 import type { GenerationEvent } from '../src/engine/generate/generator';
 import { ContextOverflowError } from '../src/engine/generate/errors';
 import { tinyLlama, tinyQwen2 } from './testModels';
-import { EMBEDDED_MODEL } from './helpers';
+import { EMBEDDED_MODEL, buildTestModel, tempDir } from './helpers';
+import { randomDecoderModel } from '../src/builder/randomWeights';
 
 const HEADS = 2;
 const config: DecoderConfig = { ...tinyLlama, numKvHeads: HEADS, ropeLayout: 'interleaved' };
@@ -87,15 +88,19 @@ function drive(compressor: KvCompressor, cache: KvCache, total: number, chunk: n
   return { triggers, rowsAfter };
 }
 
-/** The spec's schedule, token by token or in chunks: compress when n + chunk > N to S + floor(γ(n − S)). */
+/**
+ * The spec's schedule, token by token or in chunks: chunks of at most step tokens that fill
+ * the cache exactly to N; compress when n + chunk > N to S + floor(γ(n − S)).
+ */
 function expectedFreqKv(N: number, S: number, gamma: number, total: number, chunk: number): { triggers: number[]; rowsAfter: number[] } {
   const step = N - S - Math.floor(gamma * (N - S));
   const triggers: number[] = [];
   const rowsAfter: number[] = [];
   let n = 0;
   for (let fed = 0; fed < total; ) {
-    const c = Math.min(chunk, step, total - fed);
+    const c = Math.min(chunk, n < N ? Math.min(step, N - n) : step, total - fed);
     if (n + c > N) {
+      expect(n).toBe(N);
       n = S + Math.floor(gamma * (n - S));
       triggers.push(fed);
       rowsAfter.push(n);
@@ -289,23 +294,27 @@ describe('generation with a compressor (embedded model, trained context 512)', (
     expect(done.stats.effectiveRatio).toBeCloseTo(3601 / done.stats.cacheRows, 10);
   });
 
-  it('freqkv compresses exactly when the spec says, prefill chunked by step', async () => {
+  it('freqkv compresses exactly when the spec says; a chunked prefill equals token by token', async () => {
     const N = 64;
     const promptIds = [1, ...Array.from({ length: 199 }, (_, i) => 3 + ((i * 11) % 400))];
-    const { done } = await run({ promptIds, maxNewTokens: 100, sampling: { temperature: 0 }, cache: { method: 'freqkv', capacity: N, sinks: 4, retain: 0.5 } });
-    // Prompt in chunks of min(128, step = 30), then 99 single decode forwards (the last token is not fed).
-    const chunks = [...Array.from({ length: Math.ceil(200 / 30) }, (_, i) => Math.min(30, 200 - 30 * i)), ...new Array(99).fill(1)];
+    const request = { promptIds, maxNewTokens: 100, sampling: { temperature: 0 }, cache: { method: 'freqkv' as const, capacity: N, sinks: 4, retain: 0.5 } };
+    const chunked = (await run(request)).done;
+    // Token by token: 200 prompt tokens and 99 decoded ones are fed (the last one is not);
+    // compress whenever the cache is full and one more arrives.
     let n = 0;
     let compressions = 0;
-    for (const c of chunks) {
-      if (n + c > N) {
+    for (let fed = 0; fed < 299; fed++) {
+      if (n + 1 > N) {
         n = 4 + Math.floor(0.5 * (n - 4));
         compressions++;
       }
-      n += c;
+      n += 1;
     }
-    expect(done.stats.compressions).toBe(compressions);
-    expect(done.stats.cacheRows).toBe(n);
+    expect(chunked.stats.compressions).toBe(compressions);
+    expect(chunked.stats.cacheRows).toBe(n);
+    const single = (await run({ ...request, prefillChunkSize: 1 })).done;
+    expect(single.stats.compressions).toBe(compressions);
+    expect(single.tokenIds).toEqual(chunked.tokenIds);
   });
 
   it('full still refuses a prompt longer than the cache and stops when it is full', async () => {
@@ -314,5 +323,32 @@ describe('generation with a compressor (embedded model, trained context 512)', (
     const { done } = await run({ promptIds: promptIds.slice(0, 60), maxNewTokens: 50, sampling: { temperature: 0 }, cache: { method: 'full', capacity: 64 } });
     expect(done.reason).toBe('context-full');
     expect(done.stats.maxPosition).toBe(63);
+  });
+});
+
+describe('float16 KV caches (random Qwen2-shaped model)', () => {
+  it('freqkv and streaming run past the context; without compression they equal full', async () => {
+    const { dir } = buildTestModel(randomDecoderModel(tinyQwen2, 5), { kvCache: 'float16' }, tempDir('f16'));
+    const f16 = await Engine.load({ modelDir: dir, threads: 1 });
+    try {
+      expect(f16.folder.signature.kvElementType).toBe('float16');
+      const collect = async (request: Parameters<Engine['generate']>[0]): Promise<Extract<GenerationEvent, { kind: 'done' }>> => {
+        for await (const event of f16.generate(request)) if (event.kind === 'done') return event;
+        throw new Error('no done event');
+      };
+      const base = { promptIds: [1, 5, 9, 13], maxNewTokens: 100, sampling: { temperature: 0 } };
+      const full = await collect(base);
+      for (const method of ['freqkv', 'streaming'] as const) {
+        const same = await collect({ ...base, cache: { method, capacity: 128 } });
+        expect(same.stats.compressions).toBe(0);
+        expect(same.tokenIds).toEqual(full.tokenIds);
+        const long = await collect({ ...base, maxNewTokens: 400, cache: { method, capacity: 32, sinks: 2 } });
+        expect(long.stats.generatedTokens).toBe(400);
+        expect(long.stats.maxPosition).toBe(31);
+        expect(long.stats.compressions).toBeGreaterThan(0);
+      }
+    } finally {
+      await f16.dispose();
+    }
   });
 });

@@ -24,7 +24,7 @@ export class FreqKvCompressor implements KvCompressor {
   readonly retain: number;
   /** L' = floor(γ·(N − S)): rows the compressible span becomes when the cache is full. */
   readonly keptRows: number;
-  /** step = (N − S) − L': tokens that fit between two compressions; the prefill chunk limit. */
+  /** step = (N − S) − L': tokens that fit between two compressions; the largest prefill chunk. */
   readonly step: number;
 
   constructor(
@@ -44,14 +44,19 @@ export class FreqKvCompressor implements KvCompressor {
     return Math.floor(this.retain * (rows - this.sinks));
   }
 
-  maxChunk(): number {
-    return this.step;
+  /**
+   * At most `step` tokens, and never past N while the cache is not yet full: so every
+   * compression happens at exactly N rows, as with token-by-token decoding, and a chunked
+   * prefill gives the same cache as feeding the prompt one token at a time.
+   */
+  maxChunk(cache: KvCache): number {
+    return cache.rows < this.capacity ? Math.min(this.step, this.capacity - cache.rows) : this.step;
   }
 
   makeRoom(cache: KvCache, incoming: number): boolean {
     const n = cache.rows;
     if (n + incoming <= this.capacity) return false;
-    if (incoming > this.step) throw new RangeError(`FreqKvCompressor: ${incoming} incoming rows exceed the chunk limit ${this.step}`);
+    if (incoming > this.step) throw new RangeError(`FreqKvCompressor: ${incoming} incoming rows exceed the step ${this.step}`);
     const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
     const S = this.sinks;
     const L = n - S;

@@ -16,11 +16,13 @@ export class StreamingCompressor implements KvCompressor {
   ) {}
 
   /**
-   * Half the evictable span per forward pass (ours): a prefill chunk then always attends to
-   * at least half a window of recent rows.
+   * At most half the evictable span per forward pass (ours), so a prefill chunk always
+   * attends to at least half a window of recent rows; and never past N while the cache is
+   * not yet full.
    */
-  maxChunk(): number {
-    return Math.max(1, Math.floor((this.capacity - this.sinks) / 2));
+  maxChunk(cache: KvCache): number {
+    const half = Math.max(1, Math.floor((this.capacity - this.sinks) / 2));
+    return cache.rows < this.capacity ? Math.min(half, this.capacity - cache.rows) : half;
   }
 
   makeRoom(cache: KvCache, incoming: number): boolean {
