@@ -54,6 +54,39 @@ describe('freqkv generate', () => {
   });
 });
 
+describe('freqkv generate --cache', () => {
+  it('freqkv and streaming continue a prompt longer than the context; --json has the cache statistics', () => {
+    const prompt = 'Once upon a time there was a dog. '.repeat(100);
+    for (const method of ['freqkv', 'streaming']) {
+      const { stdout, stderr, status } = freqkv('generate', '--prompt', prompt, '--max-tokens', '600', '--cache', method, '--capacity', '128', '--sinks', '2', '--retain', '0.25', '--json');
+      expect(status, stderr).toBe(0);
+      const result = JSON.parse(stdout) as Record<string, number>;
+      expect(result.generatedTokens).toBe(600);
+      expect(result.cacheCapacity).toBe(128);
+      expect(result.cacheRows).toBeLessThanOrEqual(128);
+      expect(result.maxPosition).toBe(127);
+      expect(result.compressions).toBeGreaterThan(0);
+      expect(result.tokensSeen).toBe(result.promptTokens! + 600);
+      expect(result.effectiveRatio).toBeCloseTo(result.tokensSeen! / result.cacheRows!, 10);
+    }
+  });
+
+  it('bad cache options say what is wrong; a capacity past the trained context warns', () => {
+    const small = freqkv('generate', '--cache', 'freqkv', '--capacity', '5', '--sinks', '4');
+    expect(small.status).toBe(2);
+    expect(small.stderr).toMatch(/at least sinks \+ 2 = 6/);
+    const retain = freqkv('generate', '--cache', 'freqkv', '--retain', '1');
+    expect(retain.status).toBe(2);
+    expect(retain.stderr).toMatch(/--retain must be a number in \(0, 1\)/);
+    const method = freqkv('generate', '--cache', 'lru');
+    expect(method.status).toBe(2);
+    expect(method.stderr).toMatch(/--cache must be one of full, freqkv, streaming/);
+    const big = freqkv('generate', '--cache', 'freqkv', '--capacity', '600', '--max-tokens', '5');
+    expect(big.status).toBe(0);
+    expect(big.stderr).toMatch(/warning: .*larger than the model's trained context \(512\)/);
+  });
+});
+
 describe('freqkv convert', () => {
   it('llama2c (int8 weights) and random (int4, float16 KV cache) write folders that generate', () => {
     const out = tempDir('convert');

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
-import { floatOption, intOption } from './args';
+import { floatOption, intOption, UsageError } from './args';
+import { CACHE_METHODS, DEFAULT_RETAIN, DEFAULT_SINKS } from '../engine/kv/createCompressor';
+import type { CacheMethod } from '../engine/kv/compressor';
 import { embeddedModelDir } from './defaultModel';
 
 export async function runGenerate(argv: string[]): Promise<number> {
@@ -17,6 +19,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       threads: { type: 'string' },
       'prefill-chunk': { type: 'string' },
+      cache: { type: 'string' },
+      capacity: { type: 'string' },
+      sinks: { type: 'string' },
+      retain: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -29,12 +35,19 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const seed = intOption(values.seed, 'seed', 42);
   const threads = intOption(values.threads, 'threads', 0, 0);
   const prefillChunkSize = intOption(values['prefill-chunk'], 'prefill-chunk', 128, 1);
+  const method = (values.cache ?? 'full') as CacheMethod;
+  if (!CACHE_METHODS.includes(method)) throw new UsageError(`--cache must be one of ${CACHE_METHODS.join(', ')} (got '${values.cache}').`);
+  const capacityOption = values.capacity === undefined ? undefined : intOption(values.capacity, 'capacity', 0, 1);
+  const sinks = intOption(values.sinks, 'sinks', DEFAULT_SINKS, 0);
+  const retain = floatOption(values.retain, 'retain', DEFAULT_RETAIN, (n) => n > 0 && n < 1, 'a number in (0, 1)');
 
   const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads });
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
   try {
+    const cache = { method, capacity: capacityOption ?? engine.contextLength, sinks, retain };
+    for (const warning of engine.chooseCompressor({ cache }).warnings) process.stderr.write(`warning: ${warning}\n`);
     for await (const event of engine.generate({
       prompt: values.prompt,
       maxNewTokens,
@@ -42,6 +55,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       seed,
       signal: controller.signal,
       prefillChunkSize,
+      cache,
     })) {
       if (event.kind === 'token' && !values.json) process.stdout.write(event.text);
       if (event.kind === 'done') {
@@ -51,7 +65,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
           process.stdout.write('\n');
           const s = event.stats;
           process.stderr.write(
-            `[${s.promptTokens} prompt tokens at ${s.prefillTokensPerSecond.toFixed(0)} tok/s, ${s.generatedTokens} generated at ${s.decodeTokensPerSecond.toFixed(0)} tok/s, cache ${s.cacheRows}/${s.cacheCapacity} rows, ${s.cacheBytes} bytes; stopped: ${event.reason}]\n`,
+            `[${s.promptTokens} prompt tokens at ${s.prefillTokensPerSecond.toFixed(0)} tok/s, ${s.generatedTokens} generated at ${s.decodeTokensPerSecond.toFixed(0)} tok/s, cache ${s.cacheRows}/${s.cacheCapacity} rows, ${s.cacheBytes} bytes, ${s.compressions} compressions; stopped: ${event.reason}]\n`,
           );
         }
         return event.reason === 'cancelled' ? 130 : 0;

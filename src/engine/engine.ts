@@ -8,6 +8,7 @@ import { runGeneration, type GenerationEvent } from './generate/generator';
 import type { SamplingOptions } from './generate/sampler';
 import { EmptyPromptError, EngineBusyError } from './generate/errors';
 import { createRng } from './random';
+import { createCompressor, type CacheOptions, type CompressorChoice } from './kv/createCompressor';
 
 export interface EngineOptions {
   modelDir: string;
@@ -27,8 +28,10 @@ export interface GenerateRequest {
   stopStrings?: string[];
   signal?: AbortSignal;
   prefillChunkSize?: number;
-  /** Cache rows; defaults to the model's trained context. */
+  /** Cache rows; defaults to the model's trained context. Ignored when `cache` gives a capacity. */
   capacity?: number;
+  /** The cache policy (default: full); see createCompressor. */
+  cache?: CacheOptions;
 }
 
 export class Engine {
@@ -68,12 +71,20 @@ export class Engine {
     return this.tokenizer.encode(text, { addSpecialTokens: true });
   }
 
+  /** The compressor a request's cache options make, with warnings to show; throws CacheOptionsError. */
+  chooseCompressor(request: Pick<GenerateRequest, 'cache' | 'capacity'>): CompressorChoice {
+    const options: CacheOptions = { method: 'full', ...request.cache };
+    options.capacity ??= request.capacity ?? this.contextLength;
+    return createCompressor(options, this.folder.config);
+  }
+
   async *generate(request: GenerateRequest): AsyncGenerator<GenerationEvent> {
     if (this.busy) throw new EngineBusyError('A generation is already running on this engine; wait for it to finish or cancel it first.');
     this.busy = true;
     try {
+      const { compressor } = this.chooseCompressor(request);
       const promptIds = this.encodePrompt(request);
-      const cache = this.session.createCache(request.capacity ?? this.contextLength);
+      const cache = this.session.createCache(compressor.capacity);
       const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
       for (const id of promptIds) decoder.push(id);
       decoder.flush();
@@ -87,6 +98,7 @@ export class Engine {
         signal: request.signal,
         prefillChunkSize: request.prefillChunkSize,
         decoder,
+        compressor,
       });
     } finally {
       this.busy = false;

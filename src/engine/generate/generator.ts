@@ -3,6 +3,8 @@
 // It yields events as it goes, so callers can stream text and live statistics.
 
 import type { KvCache } from '../kv/kvCache';
+import type { KvCompressor } from '../kv/compressor';
+import { FullCompressor } from '../kv/fullCompressor';
 import type { DecoderSession } from '../model/decoderSession';
 import { Sampler, type SamplingOptions } from './sampler';
 import { emptyStats, type GenerationStats } from './stats';
@@ -33,6 +35,8 @@ export interface GenerationLoopRequest {
   prefillChunkSize?: number;
   /** A stream decoder that has already been fed the prompt ids. */
   decoder: StreamDecoder;
+  /** The cache policy; default: full (no compression, stop when the cache is full). */
+  compressor?: KvCompressor;
 }
 
 export const DEFAULT_PREFILL_CHUNK = 128;
@@ -43,12 +47,17 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     throw new InvalidRequestError(`max new tokens must be a whole number of at least 1 (got ${maxNewTokens}).`);
   }
   if (promptIds.length === 0) throw new InvalidRequestError('the prompt has no tokens.');
-  if (promptIds.length > cache.capacity) {
+  const compressor = request.compressor ?? new FullCompressor(cache.capacity);
+  const full = compressor.name === 'full';
+  if (full && promptIds.length > cache.capacity) {
     throw new ContextOverflowError(
-      `The prompt has ${promptIds.length} tokens but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv) once it is available.`,
+      `The prompt has ${promptIds.length} tokens but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv or --cache streaming).`,
     );
   }
-  const chunkSize = request.prefillChunkSize ?? DEFAULT_PREFILL_CHUNK;
+  const requestedChunk = request.prefillChunkSize ?? DEFAULT_PREFILL_CHUNK;
+  if (!Number.isInteger(requestedChunk) || requestedChunk < 1) {
+    throw new InvalidRequestError(`the prefill chunk size must be a whole number of at least 1 (got ${requestedChunk}).`);
+  }
   const sampler = new Sampler(request.sampling, request.random, session.vocabSize);
   const vocab = session.vocabSize;
   const stats = emptyStats(cache.capacity);
@@ -59,6 +68,14 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     stats.tokensSeen = stats.promptTokens + stats.generatedTokens;
     stats.effectiveRatio = cache.rows > 0 ? stats.tokensSeen / cache.rows : 1;
     return { ...stats };
+  };
+  /** Makes room for `tokens`, runs them at the next slots and returns their logits. */
+  const forward = async (tokens: number[]): Promise<Float32Array> => {
+    const c0 = performance.now();
+    if (compressor.makeRoom(cache, tokens.length)) stats.compressions++;
+    stats.compressMs += performance.now() - c0;
+    stats.maxPosition = Math.max(stats.maxPosition, cache.rows + tokens.length - 1);
+    return session.forward(tokens, cache);
   };
   const context: number[] = [...promptIds];
   const generated: number[] = [];
@@ -71,9 +88,10 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
       yield { kind: 'done', reason: 'cancelled', text, tokenIds: generated, stats: snapshot() };
       return;
     }
+    const chunkSize = Math.min(requestedChunk, compressor.maxChunk(cache));
     const chunk = promptIds.slice(done, done + chunkSize);
     const t0 = performance.now();
-    logits = await session.forward(chunk, cache);
+    logits = await forward(chunk);
     stats.prefillMs += performance.now() - t0;
     done += chunk.length;
     stats.promptTokens = done;
@@ -111,7 +129,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     }
     text += piece;
     yield { kind: 'token', tokenId, text: piece, stats: snapshot() };
-    if (generated.length >= maxNewTokens || cache.rows >= cache.capacity) {
+    if (generated.length >= maxNewTokens || (full && cache.rows >= cache.capacity)) {
       const tail = request.decoder.flush();
       text += tail;
       if (tail) yield { kind: 'token', tokenId, text: tail, stats: snapshot() };
@@ -120,7 +138,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
       return;
     }
     const t0 = performance.now();
-    logits = await session.forward([tokenId], cache);
+    logits = await forward([tokenId]);
     lastLogits = logits.subarray(logits.length - vocab);
     stats.decodeMs += performance.now() - t0;
     decodeSteps++;

@@ -10,6 +10,10 @@ export interface GenerationStats {
   cacheCapacity: number;
   cacheBytes: number;
   compressions: number;
+  /** Time spent compressing the cache (inside prefillMs and decodeMs). */
+  compressMs: number;
+  /** The highest slot position fed to the model so far; at most capacity − 1 with a compressor. */
+  maxPosition: number;
   /** tokensSeen / cacheRows: how many tokens each cache row stands for. */
   effectiveRatio: number;
   prefillTokensPerSecond: number;
@@ -28,6 +32,8 @@ export function emptyStats(capacity: number): GenerationStats {
     cacheCapacity: capacity,
     cacheBytes: 0,
     compressions: 0,
+    compressMs: 0,
+    maxPosition: -1,
     effectiveRatio: 1,
     prefillTokensPerSecond: 0,
     decodeTokensPerSecond: 0,

@@ -1,0 +1,59 @@
+// Builds a compressor from user options, checking them against the model (KV-COMPRESSION.md §1,
+// issue 3 "Bad input"). Problems are named errors; a capacity past the trained context is
+// allowed and returned as a warning for the caller to show.
+
+import { FreqKvError } from '../errors';
+import type { DecoderConfig } from '../model/modelConfig';
+import type { CacheMethod, KvCompressor } from './compressor';
+import { FreqKvCompressor } from './freqKvCompressor';
+import { FullCompressor } from './fullCompressor';
+import { rotarySpecOf } from './rotary';
+import { StreamingCompressor } from './streamingCompressor';
+
+/** Cache options are malformed or inconsistent (capacity < sinks + 2, γ outside (0, 1), …). */
+export class CacheOptionsError extends FreqKvError {}
+
+export const CACHE_METHODS: readonly CacheMethod[] = ['full', 'freqkv', 'streaming'];
+export const DEFAULT_SINKS = 4;
+export const DEFAULT_RETAIN = 0.5;
+
+export interface CacheOptions {
+  method: CacheMethod;
+  /** N; defaults to the model's trained context. */
+  capacity?: number;
+  /** S; default 4. */
+  sinks?: number;
+  /** γ; default 0.5. */
+  retain?: number;
+}
+
+export interface CompressorChoice {
+  compressor: KvCompressor;
+  /** Things the user should know that are not errors. */
+  warnings: string[];
+}
+
+export function createCompressor(options: CacheOptions, config: DecoderConfig): CompressorChoice {
+  const { method } = options;
+  if (!CACHE_METHODS.includes(method)) {
+    throw new CacheOptionsError(`Unknown cache method ${JSON.stringify(method)}; choose one of ${CACHE_METHODS.join(', ')}.`);
+  }
+  const trained = config.maxPositionEmbeddings;
+  const capacity = options.capacity ?? trained;
+  const sinks = options.sinks ?? DEFAULT_SINKS;
+  const retain = options.retain ?? DEFAULT_RETAIN;
+  if (!Number.isInteger(capacity) || capacity < 1) throw new CacheOptionsError(`The cache capacity must be a whole number of at least 1 (got ${capacity}).`);
+  const warnings: string[] = [];
+  if (capacity > trained) {
+    warnings.push(`The cache capacity ${capacity} is larger than the model's trained context (${trained}): positions will pass what the model was trained on.`);
+  }
+  if (method === 'full') return { compressor: new FullCompressor(capacity), warnings };
+  if (!Number.isInteger(sinks) || sinks < 0) throw new CacheOptionsError(`The number of sinks must be a whole number of at least 0 (got ${sinks}).`);
+  if (capacity < sinks + 2) {
+    throw new CacheOptionsError(`The cache capacity ${capacity} is too small for ${sinks} sinks: it must be at least sinks + 2 = ${sinks + 2}.`);
+  }
+  const rotary = rotarySpecOf(config);
+  if (method === 'streaming') return { compressor: new StreamingCompressor(capacity, sinks, rotary), warnings };
+  if (!(retain > 0 && retain < 1)) throw new CacheOptionsError(`The retention ratio must be in (0, 1) (got ${retain}).`);
+  return { compressor: new FreqKvCompressor({ capacity, sinks, retain }, rotary), warnings };
+}
