@@ -37,11 +37,15 @@ export function fidelityMarkdown(rows: readonly FidelityRow[], trained: number):
   return out.join('\n');
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22', '#000000', '#aec7e8'];
 
 /** Perplexity (y) against bytes per token (x, log scale) for one text; one polyline per method setting. */
 export function fidelitySvg(rows: readonly FidelityRow[], text: string): string {
-  const group = rows.filter((r) => r.text === text && r.perplexity !== null && r.bytesPerToken > 0);
+  const all = rows.filter((r) => r.text === text && r.perplexity !== null && r.bytesPerToken > 0);
+  // Points far above the rest (the full cache past its trained context) would flatten the chart: noted, not drawn.
+  const floor = Math.min(...all.map((r) => r.perplexity!));
+  const group = all.filter((r) => r.perplexity! <= 2 * floor);
+  const offChart = all.filter((r) => r.perplexity! > 2 * floor);
   const W = 720;
   const H = 440;
   const m = { left: 70, right: 200, top: 40, bottom: 55 };
@@ -86,6 +90,9 @@ export function fidelitySvg(rows: readonly FidelityRow[], text: string): string 
     const ly = m.top + 10 + i * 20;
     parts.push(`<line x1="${W - m.right + 15}" y1="${ly}" x2="${W - m.right + 40}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
     parts.push(`<text x="${W - m.right + 46}" y="${ly + 4}">${escapeXml(name)}</text>`);
+  });
+  offChart.forEach((r, i) => {
+    parts.push(`<text x="${m.left + 10}" y="${m.top + 12 + i * 16}" fill="#555">off the chart: ${escapeXml(settingOf(r))} N=${r.capacity}, perplexity ${r.perplexity!.toFixed(2)} at ${r.bytesPerToken.toFixed(1)} B/token</text>`);
   });
   parts.push('</svg>', '');
   return parts.join('\n');
