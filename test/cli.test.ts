@@ -105,3 +105,39 @@ describe('freqkv convert', () => {
     expect(JSON.parse(generated.stdout).cacheBytes).toBe(8 * 2 * 2 * 2 * 8 * 2);
   });
 });
+
+describe('freqkv bench fidelity', () => {
+  it('a tiny setting writes JSON rows, a Markdown table and SVG plots', () => {
+    const out = tempDir('bench');
+    const json = path.join(out, 'result.json');
+    const run = freqkv('bench', 'fidelity', '--samples', '1', '--sample-tokens', '300', '--capacities', '64', '--retains', '0.5', '--recent', '0', '--out', out, '--json', json);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/samples-seed1: freqkv N=64/);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8')) as { rows: Record<string, unknown>[] };
+    for (const key of ['method', 'capacity', 'sinks', 'retain', 'text', 'tokens', 'bytesPerToken', 'perplexity', 'kl', 'top1', 'recallLoss']) {
+      expect(result.rows[0], key).toHaveProperty(key);
+    }
+    expect(result.rows.filter((r) => r.text === 'recall-probe').map((r) => r.method)).toEqual(['full', 'streaming', 'freqkv']);
+    expect(fs.readFileSync(path.join(out, 'fidelity.md'), 'utf8')).toContain('| freqkv γ=0.5 | 64 |');
+    expect(fs.readFileSync(path.join(out, 'ppl-vs-bytes-samples-seed1.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('an empty or non-UTF-8 --text file is a named error with exit code 2', () => {
+    const dir = tempDir('bench-bad');
+    const empty = path.join(dir, 'empty.txt');
+    fs.writeFileSync(empty, '');
+    const latin1 = path.join(dir, 'latin1.txt');
+    fs.writeFileSync(latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0x0a]));
+    const a = freqkv('bench', 'fidelity', '--text', empty);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/empty\.txt is empty/);
+    const b = freqkv('bench', 'fidelity', '--text', latin1);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/latin1\.txt is not valid UTF-8/);
+    const c = freqkv('bench', 'fidelity', '--text', path.join(dir, 'none.txt'));
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/does not exist/);
+    const d = freqkv('bench', 'speed');
+    expect(d.status).toBe(2);
+  });
+});

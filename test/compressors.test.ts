@@ -192,6 +192,47 @@ describe('FreqKvCompressor', () => {
   });
 });
 
+describe('FreqKvCompressor with a recent window R', () => {
+  it('token by token: compresses rows [S, N − R) to floor(γ(N − S − R)) rows and keeps the last R rows, re-rotated to their new slots', () => {
+    const N = 20;
+    const S = 2;
+    const R = 6;
+    const compressor = new FreqKvCompressor({ capacity: N, sinks: S, retain: 0.5, recent: R }, spec);
+    expect(compressor.keptRows).toBe(Math.floor(0.5 * (N - S - R)));
+    expect(compressor.step).toBe(N - S - R - Math.floor(0.5 * (N - S - R)));
+    const got = drive(compressor, newCache(N), 60, 1);
+    // 20 rows → 2 + 6 + 6 = 14; +6 tokens → 20 again.
+    expect(got.triggers).toEqual([20, 26, 32, 38, 44, 50, 56]);
+    expect(new Set(got.rowsAfter)).toEqual(new Set([14]));
+    const cache = newCache(N);
+    const id: Source = (l, h, t, d) => 1000 * l + 100 * h + t + d / 16;
+    appendRows(cache, N, 0, id, id);
+    compressor.makeRoom(cache, 1);
+    expect(cache.rows).toBe(14);
+    for (let layer = 0; layer < 2; layer++) {
+      const k = preRopeKeys(cache, layer);
+      const v = toFloat32(cache.values(layer));
+      for (let i = 0; i < R; i++) {
+        const token = N - R + i;
+        for (let h = 0; h < HEADS; h++) {
+          for (let d = 0; d < DIM; d++) {
+            expect(at(k, cache.rows, h, 8 + i, d)).toBeCloseTo(id(layer, h, token, d), 2);
+            expect(at(v, cache.rows, h, 8 + i, d)).toBe(Math.fround(id(layer, h, token, d)));
+          }
+        }
+      }
+    }
+  });
+
+  it('R = 0 is the paper\'s method; a window that leaves fewer than 2 compressible rows is refused', () => {
+    const a = drive(new FreqKvCompressor({ capacity: 16, sinks: 4, retain: 0.5, recent: 0 }, spec), newCache(16), 40, 1);
+    const b = drive(new FreqKvCompressor({ capacity: 16, sinks: 4, retain: 0.5 }, spec), newCache(16), 40, 1);
+    expect(a).toEqual(b);
+    expect(() => createCompressor({ method: 'freqkv', capacity: 16, sinks: 4, recent: 11 }, tinyQwen2)).toThrow(CacheOptionsError);
+    expect(createCompressor({ method: 'freqkv', capacity: 16, sinks: 4, recent: 10 }, tinyQwen2).compressor.capacity).toBe(16);
+  });
+});
+
 describe('StreamingCompressor', () => {
   it('keeps the sinks and the most recent rows so the incoming rows fit, keys re-rotated to their new slots', () => {
     const N = 12;

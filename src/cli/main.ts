@@ -5,11 +5,13 @@
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
+//   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
 
 import { FreqKvError } from '../engine/errors';
 import { UsageError } from './args';
 import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
+import { runBench } from './benchFidelity';
 
 const USAGE = `Usage:
   freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T]
@@ -19,6 +21,10 @@ const USAGE = `Usage:
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
+  freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR]
+                  [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
+                  [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
+                  [--streaming-chunk C] [--threads N]
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;
 
@@ -33,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return runGenerate(rest);
     case 'convert':
       return runConvert(rest);
+    case 'bench':
+      return runBench(rest);
     default:
       throw new UsageError(`unknown command '${command}'.\n${USAGE}`);
   }

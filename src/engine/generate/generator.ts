@@ -6,6 +6,7 @@ import type { KvCache } from '../kv/kvCache';
 import type { KvCompressor } from '../kv/compressor';
 import { FullCompressor } from '../kv/fullCompressor';
 import type { DecoderSession } from '../model/decoderSession';
+import { compressAndForward } from './step';
 import { Sampler, type SamplingOptions } from './sampler';
 import { emptyStats, type GenerationStats } from './stats';
 import { ContextOverflowError, InvalidRequestError } from './errors';
@@ -70,13 +71,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     return { ...stats };
   };
   /** Makes room for `tokens`, runs them at the next slots and returns their logits. */
-  const forward = async (tokens: number[]): Promise<Float32Array> => {
-    const c0 = performance.now();
-    if (compressor.makeRoom(cache, tokens.length)) stats.compressions++;
-    stats.compressMs += performance.now() - c0;
-    stats.maxPosition = Math.max(stats.maxPosition, cache.rows + tokens.length - 1);
-    return session.forward(tokens, cache);
-  };
+  const forward = (tokens: number[]): Promise<Float32Array> => compressAndForward(session, cache, compressor, tokens, stats);
   const context: number[] = [...promptIds];
   const generated: number[] = [];
   let text = '';

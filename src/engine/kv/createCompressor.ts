@@ -25,6 +25,8 @@ export interface CacheOptions {
   sinks?: number;
   /** γ; default 0.5. */
   retain?: number;
+  /** R (freqkv only): recent rows never compressed; default 0, the paper's method. */
+  recent?: number;
 }
 
 export interface CompressorChoice {
@@ -55,5 +57,10 @@ export function createCompressor(options: CacheOptions, config: DecoderConfig): 
   const rotary = rotarySpecOf(config);
   if (method === 'streaming') return { compressor: new StreamingCompressor(capacity, sinks, rotary), warnings };
   if (!(retain > 0 && retain < 1)) throw new CacheOptionsError(`The retention ratio must be in (0, 1) (got ${retain}).`);
-  return { compressor: new FreqKvCompressor({ capacity, sinks, retain }, rotary), warnings };
+  const recent = options.recent ?? 0;
+  if (!Number.isInteger(recent) || recent < 0) throw new CacheOptionsError(`The recent window must be a whole number of at least 0 (got ${recent}).`);
+  if (capacity < sinks + recent + 2) {
+    throw new CacheOptionsError(`The cache capacity ${capacity} is too small for ${sinks} sinks and a recent window of ${recent}: it must be at least ${sinks + recent + 2}.`);
+  }
+  return { compressor: new FreqKvCompressor({ capacity, sinks, retain, recent }, rotary), warnings };
 }
