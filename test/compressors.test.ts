@@ -338,7 +338,7 @@ describe('generation with a compressor (embedded model, trained context 512)', (
   it('freqkv compresses exactly when the spec says; a chunked prefill equals token by token', async () => {
     const N = 64;
     const promptIds = [1, ...Array.from({ length: 199 }, (_, i) => 3 + ((i * 11) % 400))];
-    const request = { promptIds, maxNewTokens: 100, sampling: { temperature: 0 }, cache: { method: 'freqkv' as const, capacity: N, sinks: 4, retain: 0.5 } };
+    const request = { promptIds, maxNewTokens: 100, sampling: { temperature: 0 }, cache: { method: 'freqkv' as const, capacity: N, sinks: 4, retain: 0.5, recent: 0 } };
     const chunked = (await run(request)).done;
     // Token by token: 200 prompt tokens and 99 decoded ones are fed (the last one is not);
     // compress whenever the cache is full and one more arrives.

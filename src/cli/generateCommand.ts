@@ -23,6 +23,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       capacity: { type: 'string' },
       sinks: { type: 'string' },
       retain: { type: 'string' },
+      recent: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -40,13 +41,14 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const capacityOption = values.capacity === undefined ? undefined : intOption(values.capacity, 'capacity', 0, 1);
   const sinks = intOption(values.sinks, 'sinks', DEFAULT_SINKS, 0);
   const retain = floatOption(values.retain, 'retain', DEFAULT_RETAIN, (n) => n > 0 && n < 1, 'a number in (0, 1)');
+  const recent = values.recent === undefined ? undefined : intOption(values.recent, 'recent', 0, 0);
 
   const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads });
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
   try {
-    const cache = { method, capacity: capacityOption ?? engine.contextLength, sinks, retain };
+    const cache = { method, capacity: capacityOption ?? engine.contextLength, sinks, retain, recent };
     for (const warning of engine.chooseCompressor({ cache }).warnings) process.stderr.write(`warning: ${warning}\n`);
     for await (const event of engine.generate({
       prompt: values.prompt,

@@ -127,7 +127,7 @@ export async function runFidelity(session: DecoderSession, options: FidelityOpti
   const vocab = session.vocabSize;
   const log = options.onProgress ?? ((): void => undefined);
   const make = (s: MethodSetting, length: number): KvCompressor =>
-    createCompressor({ method: s.method, capacity: s.capacity ?? length, sinks: s.sinks, retain: s.retain, recent: s.recent }, config).compressor;
+    createCompressor({ method: s.method, capacity: s.capacity ?? length, sinks: s.sinks, retain: s.retain, recent: s.method === 'freqkv' ? (s.recent ?? 0) : undefined }, config).compressor;
   const chunkFor = (s: MethodSetting): number => (s.method === 'streaming' ? (options.streamingChunkSize ?? 1) : (options.chunkSize ?? 128));
   const rows: FidelityRow[] = [];
 

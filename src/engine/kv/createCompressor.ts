@@ -25,7 +25,10 @@ export interface CacheOptions {
   sinks?: number;
   /** γ; default 0.5. */
   retain?: number;
-  /** R (freqkv only): recent rows never compressed; default 0, the paper's method. */
+  /**
+   * R (freqkv only): recent rows never compressed. 0 is the paper's method; the default,
+   * N / 2 (when it fits), is what the fidelity benchmark supports (README, "FreqKV fidelity").
+   */
   recent?: number;
 }
 
@@ -57,10 +60,15 @@ export function createCompressor(options: CacheOptions, config: DecoderConfig): 
   const rotary = rotarySpecOf(config);
   if (method === 'streaming') return { compressor: new StreamingCompressor(capacity, sinks, rotary), warnings };
   if (!(retain > 0 && retain < 1)) throw new CacheOptionsError(`The retention ratio must be in (0, 1) (got ${retain}).`);
-  const recent = options.recent ?? 0;
+  const recent = options.recent ?? defaultRecentWindow(capacity, sinks);
   if (!Number.isInteger(recent) || recent < 0) throw new CacheOptionsError(`The recent window must be a whole number of at least 0 (got ${recent}).`);
   if (capacity < sinks + recent + 2) {
     throw new CacheOptionsError(`The cache capacity ${capacity} is too small for ${sinks} sinks and a recent window of ${recent}: it must be at least ${sinks + recent + 2}.`);
   }
   return { compressor: new FreqKvCompressor({ capacity, sinks, retain, recent }, rotary), warnings };
+}
+
+/** The default recent window: half the cache, shrunk so that at least two rows stay compressible. */
+export function defaultRecentWindow(capacity: number, sinks: number): number {
+  return Math.max(0, Math.min(Math.floor(capacity / 2), capacity - sinks - 2));
 }
