@@ -156,33 +156,12 @@ export async function runFidelity(session: DecoderSession, options: FidelityOpti
           if (argmax(ref) === argmax(logits)) agree++;
         },
       });
-      let rowSum = 0;
-      let peak = 0;
-      for (const r of scores.cacheRows) {
-        rowSum += r;
-        peak = Math.max(peak, r);
-      }
-      const avgCacheBytes = (rowSum / scores.cacheRows.length) * scores.bytesPerRow;
       const row: FidelityRow = {
-        method: setting.method,
-        capacity: compressor.capacity,
-        sinks: setting.method === 'full' ? null : (setting.sinks ?? 4),
-        retain: setting.method === 'freqkv' ? (setting.retain ?? 0.5) : null,
-        recent: setting.method === 'freqkv' ? (setting.recent ?? 0) : null,
-        text: text.name,
-        tokens: tokens.length,
-        bytesPerToken: avgCacheBytes / tokens.length,
-        avgCacheBytes,
-        peakCacheBytes: peak * scores.bytesPerRow,
-        perplexity: perplexityOf(scores.logProbs),
-        // logProbs[i] predicts the token at position i + 1.
-        perplexityBeyond: perplexityOf(scores.logProbs, trained - 1),
+        ...scoredRow(setting, compressor.capacity, text.name, tokens.length, scores, trained),
         kl: refPositions > 0 ? klSum / refPositions : null,
         top1: refPositions > 0 ? agree / refPositions : null,
         recallLoss: null,
         recallLossWithoutFirst: null,
-        compressions: scores.compressions,
-        seconds: scores.elapsedMs / 1000,
       };
       rows.push(row);
       log(`${text.name}: ${settingLabel(setting)}: ppl ${row.perplexity?.toFixed(3)}, KL ${row.kl?.toFixed(4)}, top-1 ${row.top1?.toFixed(3)}, ${row.seconds.toFixed(1)} s`);
@@ -203,31 +182,12 @@ export async function runFidelity(session: DecoderSession, options: FidelityOpti
     for (const setting of options.settings) {
       const a = await scoreTokens(session, make(setting, withFirst.length), withFirst, { chunkSize: chunkFor(setting) });
       const b = await scoreTokens(session, make(setting, withoutFirst.length), withoutFirst, { chunkSize: chunkFor(setting) });
-      let rowSum = 0;
-      let peak = 0;
-      for (const r of a.cacheRows) {
-        rowSum += r;
-        peak = Math.max(peak, r);
-      }
-      const avgCacheBytes = (rowSum / a.cacheRows.length) * a.bytesPerRow;
       const row: FidelityRow = {
-        method: setting.method,
-        capacity: setting.capacity ?? withFirst.length,
-        sinks: setting.method === 'full' ? null : (setting.sinks ?? 4),
-        retain: setting.method === 'freqkv' ? (setting.retain ?? 0.5) : null,
-        recent: setting.method === 'freqkv' ? (setting.recent ?? 0) : null,
-        text: 'recall-probe',
-        tokens: withFirst.length,
-        bytesPerToken: avgCacheBytes / withFirst.length,
-        avgCacheBytes,
-        peakCacheBytes: peak * a.bytesPerRow,
-        perplexity: perplexityOf(a.logProbs),
-        perplexityBeyond: perplexityOf(a.logProbs, trained - 1),
+        ...scoredRow(setting, setting.capacity ?? withFirst.length, 'recall-probe', withFirst.length, a, trained),
         kl: null,
         top1: null,
         recallLoss: passageLoss(a.logProbs),
         recallLossWithoutFirst: passageLoss(b.logProbs),
-        compressions: a.compressions,
         seconds: (a.elapsedMs + b.elapsedMs) / 1000,
       };
       rows.push(row);
@@ -235,4 +195,39 @@ export async function runFidelity(session: DecoderSession, options: FidelityOpti
     }
   }
   return rows;
+}
+
+/** The fields every row has: the setting, the text, cache bytes, perplexities and timing of one scored run. */
+function scoredRow(
+  setting: MethodSetting,
+  capacity: number,
+  text: string,
+  tokens: number,
+  scores: Awaited<ReturnType<typeof scoreTokens>>,
+  trained: number,
+): Omit<FidelityRow, 'kl' | 'top1' | 'recallLoss' | 'recallLossWithoutFirst'> {
+  let rowSum = 0;
+  let peak = 0;
+  for (const r of scores.cacheRows) {
+    rowSum += r;
+    peak = Math.max(peak, r);
+  }
+  const avgCacheBytes = (rowSum / scores.cacheRows.length) * scores.bytesPerRow;
+  return {
+    method: setting.method,
+    capacity,
+    sinks: setting.method === 'full' ? null : (setting.sinks ?? 4),
+    retain: setting.method === 'freqkv' ? (setting.retain ?? 0.5) : null,
+    recent: setting.method === 'freqkv' ? (setting.recent ?? 0) : null,
+    text,
+    tokens,
+    bytesPerToken: avgCacheBytes / tokens,
+    avgCacheBytes,
+    peakCacheBytes: peak * scores.bytesPerRow,
+    perplexity: perplexityOf(scores.logProbs),
+    // logProbs[i] predicts the token at position i + 1.
+    perplexityBeyond: perplexityOf(scores.logProbs, trained - 1),
+    compressions: scores.compressions,
+    seconds: scores.elapsedMs / 1000,
+  };
 }
