@@ -1,0 +1,5 @@
+export * from './types';
+export * from './filter';
+export * from './nodeSource';
+export * from './ingest';
+export * from './prompt';
