@@ -141,3 +141,73 @@ describe('freqkv bench fidelity', () => {
     expect(d.status).toBe(2);
   });
 });
+
+describe('freqkv ask and summarize', () => {
+  const write = (root: string, rel: string, content: string | Uint8Array): void => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), content);
+  };
+
+  it('ask --json on a workspace longer than the context: files, skips and compressions', () => {
+    const root = tempDir('ask');
+    write(root, '.gitignore', 'ignored.txt\n');
+    write(root, 'ignored.txt', 'x\n');
+    write(root, 'src/story.ts', `// A story.\n${'// Once upon a time there was a dog.\n'.repeat(80)}export const story = 1;\n`);
+    write(root, 'README.md', '# Dogs\nA project about a dog and a cat.\n');
+    write(root, 'logo.png', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
+    const { stdout, stderr, status } = freqkv('ask', '--workspace', root, '--max-tokens', '16', '--seed', '1', '--json', 'What', 'is', 'this?');
+    expect(status, stderr).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0]!) as Record<string, unknown> & { files: { path: string; tokens: number }[]; skipped: { path: string; reason: string }[] };
+    for (const key of ['text', 'stopReason', 'promptTokens', 'generatedTokens', 'cacheRows', 'cacheBytes', 'compressions', 'effectiveRatio', 'prefillTokensPerSecond', 'decodeTokensPerSecond', 'filesIncluded', 'filesSkipped', 'workspaceTokens', 'timeToFirstTokenMs', 'files', 'skipped']) {
+      expect(result, key).toHaveProperty(key);
+    }
+    expect(result.filesIncluded).toBe(3);
+    expect(result.files.map((f) => f.path).sort()).toEqual(['.gitignore', 'README.md', 'src/story.ts']);
+    expect(result.skipped).toEqual(expect.arrayContaining([{ path: 'ignored.txt', reason: 'gitignore' }, { path: 'logo.png', reason: 'binary' }]));
+    expect(result.filesSkipped).toBe(2);
+    expect(result.workspaceTokens as number).toBeGreaterThan(512);
+    expect(result.promptTokens as number).toBeGreaterThan(512);
+    expect(result.compressions as number).toBeGreaterThan(0);
+    expect(result.generatedTokens).toBe(16);
+    expect(result.timeToFirstTokenMs as number).toBeGreaterThan(0);
+  });
+
+  it('summarize a file longer than the context compresses the cache', () => {
+    const file = path.join(tempDir('sum'), 'long.txt');
+    fs.writeFileSync(file, 'Once upon a time there was a dog. '.repeat(60));
+    const { stdout, stderr, status } = freqkv('summarize', '--max-tokens', '8', '--json', file);
+    expect(status, stderr).toBe(0);
+    const result = JSON.parse(stdout) as Record<string, number>;
+    expect(result.filesIncluded).toBe(1);
+    expect(result.promptTokens).toBeGreaterThan(512);
+    expect(result.compressions).toBeGreaterThan(0);
+    // Without --json, the text goes to stdout and the statistics to stderr.
+    const plain = freqkv('summarize', '--max-tokens', '8', file);
+    expect(plain.status).toBe(0);
+    expect(plain.stderr).toMatch(/compressions; first token after/);
+  });
+
+  it('a missing or binary file to summarize and an empty workspace are clear errors (exit 2)', () => {
+    const dir = tempDir('bad');
+    const missing = freqkv('summarize', path.join(dir, 'none.txt'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/none\.txt does not exist/);
+    write(dir, 'blob.bin', new Uint8Array([1, 2, 0, 3]));
+    const binary = freqkv('summarize', path.join(dir, 'blob.bin'));
+    expect(binary.status).toBe(2);
+    expect(binary.stderr).toMatch(/binary file/);
+    write(dir, 'latin1.txt', new Uint8Array([0x63, 0x61, 0x66, 0xe9]));
+    expect(freqkv('summarize', path.join(dir, 'latin1.txt')).stderr).toMatch(/not valid UTF-8/);
+    const empty = freqkv('ask', '--workspace', tempDir('empty'), 'Why?');
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toMatch(/No files to read .*the folder is empty.*--workspace DIR/);
+    const onlyBinary = freqkv('ask', '--workspace', dir, '--exclude', '*.txt', 'Why?');
+    expect(onlyBinary.status).toBe(2);
+    expect(onlyBinary.stderr).toMatch(/1 binary/);
+    const noQuestion = freqkv('ask', '--workspace', dir);
+    expect(noQuestion.status).toBe(2);
+    expect(noQuestion.stderr).toMatch(/ask needs a question/);
+  });
+});

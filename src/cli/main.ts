@@ -2,6 +2,8 @@
 //
 //   freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
 //                   [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--json]
+//   freqkv ask [--workspace DIR] [generate's options] QUESTION
+//   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
@@ -12,11 +14,14 @@ import { UsageError } from './args';
 import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
 import { runBench } from './benchFidelity';
+import { runAsk, runSummarize } from './workspaceCommands';
+import { GENERATION_OPTIONS_USAGE } from './generationOptions';
 
 const USAGE = `Usage:
-  freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T]
-                  [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
-                  [--threads N] [--json]
+  freqkv generate [--prompt TEXT] ${GENERATION_OPTIONS_USAGE}
+  freqkv ask [--workspace DIR] [--include GLOB …] [--exclude GLOB …] [--max-file-bytes B]
+                  ${GENERATION_OPTIONS_USAGE} QUESTION
+  freqkv summarize [--max-file-bytes B] ${GENERATION_OPTIONS_USAGE} FILE
   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
@@ -37,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'generate':
       return runGenerate(rest);
+    case 'ask':
+      return runAsk(rest);
+    case 'summarize':
+      return runSummarize(rest);
     case 'convert':
       return runConvert(rest);
     case 'bench':

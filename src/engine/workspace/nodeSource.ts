@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { WorkspaceFilter } from './filter';
+import { ALWAYS_SKIPPED_DIRS, type WorkspaceFilter } from './filter';
 import type { SourceEntry } from './types';
 
 export async function* walkDirectory(root: string, filter: WorkspaceFilter, signal?: AbortSignal): AsyncGenerator<SourceEntry> {
@@ -36,6 +36,10 @@ export async function* walkDirectory(root: string, filter: WorkspaceFilter, sign
       let isDir = entry.isDirectory();
       let isFile = entry.isFile();
       let realDir = abs;
+      if (entry.isSymbolicLink() && ALWAYS_SKIPPED_DIRS.includes(entry.name)) {
+        yield { kind: 'skipped', path: rel, reason: 'always-skipped' };
+        continue;
+      }
       if (entry.isSymbolicLink()) {
         let target: string;
         try {

@@ -1,0 +1,197 @@
+// `freqkv ask [--workspace DIR] QUESTION` and `freqkv summarize FILE`: the extension's Ask About
+// Workspace and Summarize File without VS Code. Both take generate's options (shared parser);
+// the default cache is freqkv, since a workspace is usually longer than the model's context.
+// Progress goes to stderr, the answer to stdout; --json prints one line with the text, the
+// generation statistics and the ingestion results.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Engine } from '../engine/engine';
+import { FreqKvError } from '../engine/errors';
+import { DEFAULT_MAX_FILE_BYTES, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
+import { readHead } from '../engine/workspace/nodeSource';
+import { buildAskPrompt, buildSummaryPrompt, type BuiltPrompt } from '../engine/workspace/prompt';
+import type { IncludedFile, IngestResult, SkippedFile } from '../engine/workspace/types';
+import { intOption, UsageError } from './args';
+import { embeddedModelDir } from './defaultModel';
+import { cacheOptionsFor, GENERATION_OPTION_SPEC, parseGenerationOptions, type GenerationOptions } from './generationOptions';
+import { statsLine } from './generateCommand';
+
+/** Nothing to read: an empty workspace, or a file that cannot be summarized. */
+export class NoInputError extends FreqKvError {}
+
+const INGEST_OPTION_SPEC = {
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  'max-file-bytes': { type: 'string' },
+} as const;
+
+export async function runAsk(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...GENERATION_OPTION_SPEC, ...INGEST_OPTION_SPEC, workspace: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const question = positionals.join(' ').trim();
+  if (question === '') throw new UsageError('ask needs a question, e.g. freqkv ask "What does this project do?".');
+  const options = parseGenerationOptions(values, { cache: 'freqkv' });
+  const maxFileBytes = intOption(values['max-file-bytes'], 'max-file-bytes', DEFAULT_MAX_FILE_BYTES, 1);
+  const root = path.resolve(values.workspace ?? process.cwd());
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`--workspace ${root} does not exist or is not a folder.`);
+
+  return withEngine(values.model, options, async (engine, signal, started) => {
+    let lastReport = 0;
+    const ingest = await ingestDirectory(root, {
+      include: values.include,
+      exclude: values.exclude,
+      maxFileBytes,
+      countTokens: (text) => engine.tokenizer.encode(text, { addSpecialTokens: false }).length,
+      signal,
+      onProgress: (p) => {
+        if (values.json || performance.now() - lastReport < 1000) return;
+        lastReport = performance.now();
+        process.stderr.write(`reading workspace: ${p.filesSeen} files seen, ${p.filesIncluded} included, ${p.tokens} tokens\n`);
+      },
+    });
+    if (ingest.files.length === 0) {
+      throw new NoInputError(
+        `No files to read in ${root}: ${describeSkips(ingest)}. Run ask in a folder with text source files, pass --workspace DIR, or loosen --include/--exclude/--max-file-bytes.`,
+      );
+    }
+    if (!values.json) process.stderr.write(`read ${ingest.files.length} files (${ingest.totalTokens} tokens); left out ${ingest.skipped.length} (${describeSkips(ingest)})\n`);
+    const prompt = buildAskPrompt(engine.tokenizer, ingest.files, question);
+    return generateAndReport(engine, options, prompt, ingest, values.json, signal, started);
+  });
+}
+
+export async function runSummarize(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...GENERATION_OPTION_SPEC, 'max-file-bytes': INGEST_OPTION_SPEC['max-file-bytes'] },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError(`summarize needs exactly one FILE (got ${positionals.length}).`);
+  const file = positionals[0]!;
+  const options = parseGenerationOptions(values, { cache: 'freqkv' });
+  // Summaries read larger files than workspace ingestion does by default.
+  const maxFileBytes = intOption(values['max-file-bytes'], 'max-file-bytes', 4 * DEFAULT_MAX_FILE_BYTES, 1);
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`${file} does not exist or is not a file.`);
+  const size = fs.statSync(file).size;
+  const read = await readSourceFile({ kind: 'file', path: file, size, read: (n) => readHead(file, n) }, maxFileBytes);
+  if ('reason' in read) {
+    const why: Record<string, string> = {
+      'too-large': `is ${size} bytes, over the limit of ${maxFileBytes} (raise it with --max-file-bytes)`,
+      binary: 'is a binary file (it has NUL bytes); choose a text file',
+      'not-utf8': 'is not valid UTF-8 text; convert it (e.g. iconv -t UTF-8) or choose another file',
+      empty: 'is empty; choose a file with some text in it',
+      generated: 'looks generated (minified, or marked as generated), but it is summarized only when it is a normal text file; choose its source instead',
+      unreadable: 'cannot be read',
+    };
+    throw new NoInputError(`${file} ${why[read.reason] ?? `cannot be summarized (${read.reason})`}.`);
+  }
+  const relative = path.relative(process.cwd(), path.resolve(file)).split(path.sep).join('/');
+  return withEngine(values.model, options, async (engine, signal, started) => {
+    const included: IncludedFile = { path: relative, text: read.text, tokens: engine.tokenizer.encode(read.text, { addSpecialTokens: false }).length };
+    const ingest: IngestResult = { files: [included], skipped: [], filesSeen: 1, totalTokens: included.tokens, totalBytes: size };
+    const prompt = buildSummaryPrompt(engine.tokenizer, included);
+    return generateAndReport(engine, options, prompt, ingest, values.json, signal, started);
+  });
+}
+
+async function withEngine(
+  modelDir: string | undefined,
+  options: GenerationOptions,
+  run: (engine: Engine, signal: AbortSignal, started: number) => Promise<number>,
+): Promise<number> {
+  const loadStarted = performance.now();
+  const engine = await Engine.load({ modelDir: modelDir ?? embeddedModelDir(), threads: options.threads });
+  modelLoadMs = performance.now() - loadStarted;
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await run(engine, controller.signal, performance.now());
+  } finally {
+    process.off('SIGINT', onSigint);
+    await engine.dispose();
+  }
+}
+
+let modelLoadMs = 0;
+
+async function generateAndReport(
+  engine: Engine,
+  options: GenerationOptions,
+  prompt: BuiltPrompt,
+  ingest: IngestResult,
+  json: boolean | undefined,
+  signal: AbortSignal,
+  started: number,
+): Promise<number> {
+  const ingestMs = performance.now() - started;
+  const cache = cacheOptionsFor(options, engine.contextLength);
+  for (const warning of engine.chooseCompressor({ cache }).warnings) process.stderr.write(`warning: ${warning}\n`);
+  // A chat-templated prompt already carries its special tokens.
+  const promptIds = engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat });
+  if (!json) process.stderr.write(`prompt: ${promptIds.length} tokens, cache ${cache.method} with ${cache.capacity} rows\n`);
+  let lastReport = performance.now();
+  let firstTokenAt: number | undefined;
+  for await (const event of engine.generate({
+    promptIds,
+    maxNewTokens: options.maxNewTokens,
+    sampling: options.sampling,
+    seed: options.seed,
+    signal,
+    prefillChunkSize: options.prefillChunkSize,
+    cache,
+  })) {
+    if (event.kind === 'prefill' && !json && performance.now() - lastReport > 1000) {
+      lastReport = performance.now();
+      process.stderr.write(`prefill: ${event.tokensDone}/${event.tokensTotal} tokens, ${event.stats.compressions} compressions\n`);
+    }
+    if (event.kind === 'token') {
+      firstTokenAt ??= performance.now();
+      if (!json) process.stdout.write(event.text);
+    }
+    if (event.kind === 'done') {
+      const totalMs = performance.now() - started;
+      if (json) {
+        const result = {
+          text: event.text,
+          stopReason: event.reason,
+          model: engine.folder.dir,
+          ...event.stats,
+          generationTimeToFirstTokenMs: event.stats.timeToFirstTokenMs,
+          // From the start of reading the workspace (after the model is loaded) to the first token.
+          timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - started,
+          modelLoadMs,
+          ingestMs,
+          totalMs,
+          workspaceTokens: ingest.totalTokens,
+          filesIncluded: ingest.files.length,
+          filesSkipped: ingest.skipped.length,
+          files: ingest.files.map((f) => ({ path: f.path, tokens: f.tokens })),
+          skipped: ingest.skipped,
+        };
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        process.stdout.write('\n');
+        const ttft = firstTokenAt === undefined ? 'no token' : `first token after ${((firstTokenAt - started) / 1000).toFixed(2)} s`;
+        process.stderr.write(`${statsLine(event.stats)}; ${ttft}, total ${(totalMs / 1000).toFixed(2)} s; stopped: ${event.reason}]\n`);
+      }
+      return event.reason === 'cancelled' ? 130 : 0;
+    }
+  }
+  return 0;
+}
+
+function describeSkips(ingest: IngestResult): string {
+  if (ingest.filesSeen === 0) return 'the folder is empty';
+  const counts = new Map<string, number>();
+  for (const s of ingest.skipped as SkippedFile[]) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  const parts = [...counts].map(([reason, n]) => `${n} ${reason}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
