@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
 import { FreqKvError } from '../engine/errors';
-import { DEFAULT_MAX_FILE_BYTES, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
+import { DEFAULT_MAX_FILE_BYTES, IngestCancelledError, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
 import { readHead } from '../engine/workspace/nodeSource';
 import { buildAskPrompt, buildSummaryPrompt, type BuiltPrompt } from '../engine/workspace/prompt';
 import type { IncludedFile, IngestResult, SkippedFile } from '../engine/workspace/types';
@@ -114,6 +114,13 @@ async function withEngine(
   process.once('SIGINT', onSigint);
   try {
     return await run(engine, controller.signal, performance.now());
+  } catch (error) {
+    // Ctrl-C while reading the workspace: the same exit code as a cancelled generation.
+    if (error instanceof IngestCancelledError) {
+      process.stderr.write(`freqkv: ${error.message}\n`);
+      return 130;
+    }
+    throw error;
   } finally {
     process.off('SIGINT', onSigint);
     await engine.dispose();
