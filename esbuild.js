@@ -1,4 +1,4 @@
-// Bundles the CLI (and, later, the extension and its webview). The type check is separate:
+// Bundles the CLI, the extension, the engine worker and the webview. The type check is separate:
 // `npm run typecheck` runs tsc; esbuild only strips types.
 const esbuild = require('esbuild');
 
@@ -19,6 +19,7 @@ const nodeBundle = {
 
 const builds = [
   { ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  { ...nodeBundle, entryPoints: ['src/worker/engineWorker.ts'], outfile: 'dist/worker.js' },
 ];
 
 async function main() {
