@@ -19,7 +19,20 @@ const nodeBundle = {
 
 const builds = [
   { ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  { ...nodeBundle, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeBundle, entryPoints: ['src/worker/engineWorker.ts'], outfile: 'dist/worker.js' },
+  /** The webview runs in a browser iframe: no node, no vscode; one classic script (iife). */
+  {
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+    entryPoints: ['src/webview/main.ts'],
+    outfile: 'dist/webview.js',
+  },
 ];
 
 async function main() {

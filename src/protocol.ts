@@ -111,12 +111,15 @@ export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage;
 // ---- extension host ⇄ webview ---------------------------------------------------------------
 
 /** Messages the webview posts to the extension: name → payload. */
+/** A message with nothing but its type. */
+export type NoPayload = Record<never, never>;
+
 export interface WebviewToHost {
   /** The webview has loaded and wants the current state. */
-  ready: Record<string, never>;
+  ready: NoPayload;
   ask: { question: string };
-  cancel: Record<string, never>;
-  clearCache: Record<string, never>;
+  cancel: NoPayload;
+  clearCache: NoPayload;
 }
 
 /** Messages the extension posts to the webview: name → payload. */
