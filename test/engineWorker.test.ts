@@ -2,7 +2,6 @@
 // embedded model, cancel mid-decode, a second request while one runs, a bad model folder, and
 // a worker that dies and is restarted on the next request.
 
-import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineClient } from '../src/extension/engineClient';
@@ -16,7 +15,6 @@ const STORY: GenerateParams = { prompt: 'Once upon a time', maxNewTokens: 40, sa
 let client: EngineClient;
 
 beforeAll(() => {
-  execFileSync(process.execPath, ['esbuild.js'], { cwd: ROOT, stdio: 'inherit' });
   client = new EngineClient(WORKER);
 });
 afterAll(async () => {

@@ -4,7 +4,6 @@
 // streams an answer from the embedded model through the worker into the panel and the
 // status bar. Only the API surface the extension uses is faked.
 
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
@@ -78,7 +77,6 @@ let extension: { activate(context: unknown): void };
 const subscriptions: { dispose(): unknown }[] = [];
 
 beforeAll(() => {
-  execFileSync(process.execPath, ['esbuild.js'], { cwd: ROOT, stdio: 'inherit' });
   loader._load = function (request, parent, isMain) {
     if (request === 'vscode') return fakeVscode;
     return originalLoad.call(this, request, parent, isMain);
