@@ -70,6 +70,23 @@ describe('engine worker through EngineClient', () => {
     expect(await client.cancel()).toBe(false);
   });
 
+  it('cancel during prefill ends with reason cancelled before any token, and the next request works', async () => {
+    let cancelAsked: Promise<boolean> | undefined;
+    let promptLength = 0;
+    const longPrompt = 'Once upon a time there was a little cat. '.repeat(60);
+    const result = await client.generate({ ...STORY, prompt: longPrompt, prefillChunkSize: 8, cache: { method: 'freqkv', capacity: 64 } }, (event) => {
+      if (event.kind === 'prefill' && cancelAsked === undefined) {
+        promptLength = event.tokensTotal;
+        cancelAsked = client.cancel();
+      }
+    });
+    expect(await cancelAsked).toBe(true);
+    expect(result.reason).toBe('cancelled');
+    expect(result.stats.generatedTokens).toBe(0);
+    expect(result.stats.promptTokens).toBeLessThan(promptLength);
+    expect((await client.generate(STORY)).reason).toBe('max-tokens');
+  });
+
   it('a second request while one runs is refused with EngineBusyError; the first finishes', async () => {
     const first = client.generate(STORY);
     const second = client.generate(STORY);
