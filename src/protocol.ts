@@ -120,6 +120,8 @@ export interface WebviewToHost {
   ask: { question: string };
   cancel: NoPayload;
   clearCache: NoPayload;
+  /** A relative link in an answer was clicked: open that workspace file. */
+  openFile: { path: string };
 }
 
 /** Messages the extension posts to the webview: name → payload. */

@@ -1,9 +1,11 @@
-// The webview's Markdown renderer on hostile model output, and the status bar's formatting.
+// The webview's Markdown renderer on hostile model output, the status bar's formatting, and
+// which files a link in an answer may open.
 
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/webview/markdown';
 import { formatBytes, formatRatio, statusBarText, statusBarTooltip } from '../src/extension/statusText';
 import { emptyStats } from '../src/engine/generate/stats';
+import { workspaceFileCandidates } from '../src/extension/workspacePaths';
 
 describe('renderMarkdown never lets model output become active markup', () => {
   const hostile = [
@@ -66,5 +68,16 @@ describe('status bar text', () => {
     expect(tooltip).toContain('Cache rows: 100 / 512');
     expect(tooltip).toContain('Compressions: 3');
     expect(tooltip).toContain('Model: /models/x');
+  });
+});
+
+describe('workspaceFileCandidates (links in answers open only workspace files)', () => {
+  it('resolves relative paths inside the folders and refuses escapes', () => {
+    expect(workspaceFileCandidates('src/a.ts', ['/w'])).toEqual(['/w/src/a.ts']);
+    expect(workspaceFileCandidates('./src/a.ts#L3', ['/w', '/v'])).toEqual(['/w/src/a.ts', '/v/src/a.ts']);
+    expect(workspaceFileCandidates('../etc/passwd', ['/w'])).toEqual([]);
+    expect(workspaceFileCandidates('src/../../x', ['/w'])).toEqual([]);
+    expect(workspaceFileCandidates('/etc/passwd', ['/w'])).toEqual([]);
+    expect(workspaceFileCandidates('', ['/w'])).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { FreqKvPanel } from './panel';
 import { collectWorkspaceContext } from './collectWorkspaceContext';
 import { generateParams, modelToLoad, readSettings } from './settings';
 import { statusBarText, statusBarTooltip } from './statusText';
+import { workspaceFileCandidates } from './workspacePaths';
 import type { EngineEvent, GenerationStats, LoadModelParams } from '../protocol';
 
 export interface FreqKvContext {
@@ -45,6 +46,7 @@ function openPanel(freqkv: FreqKvContext): void {
     cancel: () => void freqkv.client.cancel(),
     clearCache: () => void clearCache(freqkv),
     ready: () => void showStats(freqkv, false),
+    openFile: (relativePath) => void openWorkspaceFile(relativePath),
   });
 }
 
@@ -154,4 +156,18 @@ async function chooseModel(freqkv: FreqKvContext): Promise<void> {
   await vscode.workspace.getConfiguration('freqkv').update('modelPath', folder.fsPath, vscode.ConfigurationTarget.Global);
   freqkv.loadedModel = undefined;
   if (await ensureModel(freqkv)) void vscode.window.showInformationMessage(`FreqKV: using the model in ${folder.fsPath}.`);
+}
+
+/** Opens a path an answer links to, if it names a file inside a workspace folder. */
+async function openWorkspaceFile(relativePath: string): Promise<void> {
+  const inside = workspaceFileCandidates(relativePath, (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath));
+  for (const file of inside) {
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+      return;
+    } catch {
+      // Not in this folder; try the next one.
+    }
+  }
+  void vscode.window.showInformationMessage(`FreqKV: ${relativePath} is not a file in this workspace.`);
 }

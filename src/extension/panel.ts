@@ -11,6 +11,7 @@ export interface PanelHandlers {
   cancel(): void;
   clearCache(): void;
   ready(): void;
+  openFile(relativePath: string): void;
 }
 
 export class FreqKvPanel {
@@ -36,6 +37,9 @@ export class FreqKvPanel {
           break;
         case 'ready':
           handlers.ready();
+          break;
+        case 'openFile':
+          handlers.openFile(message.path);
           break;
       }
     });

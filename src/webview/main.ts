@@ -30,6 +30,14 @@ form.addEventListener('submit', (event) => {
   const text = question.value.trim();
   if (text) vscode.postMessage({ type: 'ask', question: text });
 });
+// Links in answers: http(s) ones VS Code opens itself; relative ones name workspace files.
+conversation.addEventListener('click', (event) => {
+  const link = (event.target as HTMLElement).closest('a');
+  const href = link?.getAttribute('href');
+  if (!href || /^https?:/i.test(href)) return;
+  event.preventDefault();
+  vscode.postMessage({ type: 'openFile', path: href });
+});
 cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
 byId<HTMLButtonElement>('clear').addEventListener('click', () => vscode.postMessage({ type: 'clearCache' }));
 
