@@ -98,6 +98,8 @@ function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
 <section id="stats-section">
   <h2>Cache statistics</h2>
   <dl id="stats"></dl>
+  <h3>Cache rows (line: capacity) against tokens seen</h3>
+  <div id="chart"></div>
 </section>
 <script nonce="${nonce}" src="${script}"></script>
 </body>

@@ -3,6 +3,7 @@
 // through renderMarkdown, which escapes HTML before adding its own few tags.
 
 import type { GenerationStats, HostToWebviewMessage, WebviewToHostMessage } from '../protocol';
+import { CacheChart } from './cacheChart';
 import { renderMarkdown } from './markdown';
 
 interface VsCodeApi {
@@ -21,6 +22,7 @@ const ask = byId<HTMLButtonElement>('ask');
 const conversation = byId<HTMLDivElement>('conversation');
 const statsList = byId<HTMLDListElement>('stats');
 const notice = byId<HTMLDivElement>('notice');
+const chart = new CacheChart(byId<HTMLDivElement>('chart'));
 
 let answerText = '';
 let answerElement: HTMLDivElement | undefined;
@@ -82,6 +84,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
       answerElement = document.createElement('div');
       answerElement.className = 'answer';
       answerText = '';
+      chart.reset();
       conversation.append(asked, answerElement);
       setRunning(true);
       break;
@@ -89,6 +92,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
     case 'engineEvent': {
       const engineEvent = message.event;
       showStats(engineEvent.stats);
+      chart.add(engineEvent.stats, engineEvent.stats.cacheCapacity);
       if (engineEvent.kind === 'token') answerText += engineEvent.text;
       if (engineEvent.kind === 'done') {
         answerText = engineEvent.text;

@@ -1,11 +1,12 @@
-// The webview's Markdown renderer on hostile model output, the status bar's formatting, and
-// which files a link in an answer may open.
+// The parts of the extension and webview that need no VS Code: the Markdown renderer on
+// hostile model output, the status bar's formatting, which files a link may open, the chart.
 
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown } from '../src/webview/markdown';
 import { formatBytes, formatRatio, statusBarText, statusBarTooltip } from '../src/extension/statusText';
 import { emptyStats } from '../src/engine/generate/stats';
 import { workspaceFileCandidates } from '../src/extension/workspacePaths';
+import { chartPoints } from '../src/webview/cacheChart';
 
 describe('renderMarkdown never lets model output become active markup', () => {
   const hostile = [
@@ -79,5 +80,12 @@ describe('workspaceFileCandidates (links in answers open only workspace files)',
     expect(workspaceFileCandidates('src/../../x', ['/w'])).toEqual([]);
     expect(workspaceFileCandidates('/etc/passwd', ['/w'])).toEqual([]);
     expect(workspaceFileCandidates('', ['/w'])).toEqual([]);
+  });
+});
+
+describe('chartPoints (the cache chart)', () => {
+  it('puts tokens seen on x and rows on y, capacity at the top', () => {
+    expect(chartPoints([], 64)).toBe('');
+    expect(chartPoints([{ tokensSeen: 0, cacheRows: 0 }, { tokensSeen: 100, cacheRows: 64 }, { tokensSeen: 200, cacheRows: 32 }], 64)).toBe('0.0,80.0 150.0,0.0 300.0,40.0');
   });
 });
