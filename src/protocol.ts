@@ -110,6 +110,11 @@ export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage;
 
 // ---- extension host ⇄ webview ---------------------------------------------------------------
 
+export interface ConversationTurn {
+  question: string;
+  answer: string;
+}
+
 /** Messages the webview posts to the extension: name → payload. */
 /** A message with nothing but its type. */
 export type NoPayload = Record<never, never>;
@@ -132,6 +137,8 @@ export interface HostToWebview {
   answerFailed: { error: ProtocolError };
   /** Statistics outside a generation (after Show Cache Statistics, Clear Cache, …). */
   stats: { stats: GenerationStats | null; modelDir: string | null };
+  /** The workspace's earlier questions and answers, sent when the panel (re)loads. */
+  history: { turns: ConversationTurn[] };
   /** A notice to show above the conversation (e.g. the embedded model cannot answer about code). */
   notice: { text: string };
 }

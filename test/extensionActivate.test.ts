@@ -75,6 +75,7 @@ const loader = Module as unknown as Loader;
 const originalLoad = loader._load;
 let extension: { activate(context: unknown): void };
 const subscriptions: { dispose(): unknown }[] = [];
+const workspaceState = new Map<string, unknown>();
 
 beforeAll(() => {
   loader._load = function (request, parent, isMain) {
@@ -82,7 +83,15 @@ beforeAll(() => {
     return originalLoad.call(this, request, parent, isMain);
   };
   extension = Module.createRequire(__filename)(path.join(ROOT, 'dist', 'extension.js')) as typeof extension;
-  extension.activate({ extensionPath: ROOT, extensionUri: uri(ROOT), subscriptions });
+  extension.activate({
+    extensionPath: ROOT,
+    extensionUri: uri(ROOT),
+    subscriptions,
+    workspaceState: {
+      get: <T>(key: string, fallback: T): T => (workspaceState.has(key) ? (workspaceState.get(key) as T) : fallback),
+      update: async (key: string, value: unknown) => void workspaceState.set(key, value),
+    },
+  });
 });
 afterAll(async () => {
   loader._load = originalLoad;
@@ -116,6 +125,9 @@ describe('the extension under a stand-in vscode', () => {
     expect(status.text).toMatch(/^KV \d+(\.\d)? (B|kB|MB) · \d+\.\d×$/);
     expect(status.tooltip).toContain('Cache rows:');
     expect(messages.filter((m) => /Error/.test(m))).toEqual([]);
+    // The turn is kept per workspace for the panel's next load.
+    const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+    expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
   });
 
   it('Download Model says honestly that it is not available yet', async () => {

@@ -8,7 +8,7 @@ import { collectWorkspaceContext } from './collectWorkspaceContext';
 import { generateParams, modelToLoad, readSettings } from './settings';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { EngineEvent, GenerationStats, LoadModelParams } from '../protocol';
+import type { ConversationTurn, EngineEvent, GenerationStats, LoadModelParams } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -45,7 +45,10 @@ function openPanel(freqkv: FreqKvContext): void {
     ask: (question) => void answer(freqkv, question),
     cancel: () => void freqkv.client.cancel(),
     clearCache: () => void clearCache(freqkv),
-    ready: () => void showStats(freqkv, false),
+    ready: () => {
+      FreqKvPanel.post({ type: 'history', turns: conversation(freqkv) });
+      void showStats(freqkv, false);
+    },
     openFile: (relativePath) => void openWorkspaceFile(relativePath),
   });
 }
@@ -82,6 +85,18 @@ async function showEngineError(freqkv: FreqKvContext, error: unknown): Promise<v
   if (picked === 'Choose Model') await chooseModel(freqkv);
 }
 
+const CONVERSATION_KEY = 'freqkv.conversation';
+const CONVERSATION_TURNS = 50;
+
+/** The conversation is kept per workspace (workspaceState), the latest turns only. */
+function conversation(freqkv: FreqKvContext): ConversationTurn[] {
+  return freqkv.extension.workspaceState.get<ConversationTurn[]>(CONVERSATION_KEY, []);
+}
+
+async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<void> {
+  await freqkv.extension.workspaceState.update(CONVERSATION_KEY, [...conversation(freqkv), turn].slice(-CONVERSATION_TURNS));
+}
+
 /** Runs one prompt, streaming into the panel and the status bar. */
 async function run(freqkv: FreqKvContext, title: string, prompt: string): Promise<void> {
   if (!(await ensureModel(freqkv))) return;
@@ -93,6 +108,7 @@ async function run(freqkv: FreqKvContext, title: string, prompt: string): Promis
   try {
     const result = await freqkv.client.generate(generateParams(readSettings(), prompt), onEvent);
     for (const warning of result.warnings) freqkv.output.warn(warning);
+    await remember(freqkv, { question: title, answer: result.text });
   } catch (error) {
     await showEngineError(freqkv, error);
   }

@@ -109,6 +109,18 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
       setRunning(false);
       break;
     }
+    case 'history':
+      conversation.replaceChildren();
+      for (const turn of message.turns) {
+        const asked = document.createElement('div');
+        asked.className = 'question';
+        asked.textContent = turn.question;
+        const answered = document.createElement('div');
+        answered.className = 'answer';
+        answered.innerHTML = renderMarkdown(turn.answer);
+        conversation.append(asked, answered);
+      }
+      break;
     case 'stats':
       showStats(message.stats);
       break;
