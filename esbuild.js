@@ -1,4 +1,4 @@
-// Bundles the CLI (and, later, the extension and its webview). The type check is separate:
+// Bundles the CLI, the extension, the engine worker and the webview. The type check is separate:
 // `npm run typecheck` runs tsc; esbuild only strips types.
 const esbuild = require('esbuild');
 
@@ -19,6 +19,20 @@ const nodeBundle = {
 
 const builds = [
   { ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
+  { ...nodeBundle, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
+  { ...nodeBundle, entryPoints: ['src/worker/engineWorker.ts'], outfile: 'dist/worker.js' },
+  /** The webview runs in a browser iframe: no node, no vscode; one classic script (iife). */
+  {
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+    entryPoints: ['src/webview/main.ts'],
+    outfile: 'dist/webview.js',
+  },
 ];
 
 async function main() {

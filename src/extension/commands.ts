@@ -1,0 +1,189 @@
+// The FreqKV commands. Each is a small function over the FreqKvContext; the engine work goes
+// through EngineClient, and every engine error is shown with what to do.
+
+import * as vscode from 'vscode';
+import type { EngineClient } from './engineClient';
+import { FreqKvPanel } from './panel';
+import { collectWorkspaceContext } from './collectWorkspaceContext';
+import { generateParams, modelToLoad, readSettings } from './settings';
+import { statusBarText, statusBarTooltip } from './statusText';
+import { workspaceFileCandidates } from './workspacePaths';
+import type { ConversationTurn, EngineEvent, GenerationStats, LoadModelParams } from '../protocol';
+
+export interface FreqKvContext {
+  extension: vscode.ExtensionContext;
+  client: EngineClient;
+  status: vscode.StatusBarItem;
+  output: vscode.LogOutputChannel;
+  /** The model the worker has loaded, or undefined when the next request must load one. */
+  loadedModel: LoadModelParams | undefined;
+}
+
+const EMBEDDED_NOTICE =
+  'FreqKV is using its embedded model, stories260K: a tiny model trained on children\'s stories. It shows the engine and the cache statistics working, but it cannot answer questions about code. Set freqkv.modelPath (FreqKV: Choose Model) to a larger model.';
+
+export function registerCommands(freqkv: FreqKvContext): void {
+  const register = (id: string, run: (...args: never[]) => unknown): void => {
+    freqkv.extension.subscriptions.push(vscode.commands.registerCommand(id, run));
+  };
+  register('freqkv.ask', () => askAboutWorkspace(freqkv));
+  register('freqkv.summarizeFile', (uri?: vscode.Uri) => summarizeFile(freqkv, uri));
+  register('freqkv.showStats', () => showStats(freqkv));
+  register('freqkv.chooseModel', () => chooseModel(freqkv));
+  register('freqkv.downloadModel', () =>
+    vscode.window.showInformationMessage('FreqKV: Download Model is not available yet. Download an ONNX model folder yourself (e.g. onnx-community/Qwen2.5-Coder-0.5B-Instruct) and pick it with FreqKV: Choose Model.'),
+  );
+  register('freqkv.cancel', async () => {
+    const cancelled = await freqkv.client.cancel();
+    if (!cancelled) void vscode.window.showInformationMessage('FreqKV: nothing is running.');
+  });
+  register('freqkv.clearCache', () => clearCache(freqkv));
+}
+
+function openPanel(freqkv: FreqKvContext): void {
+  FreqKvPanel.show(freqkv.extension.extensionUri, {
+    ask: (question) => void answer(freqkv, question),
+    cancel: () => void freqkv.client.cancel(),
+    clearCache: () => void clearCache(freqkv),
+    ready: () => {
+      FreqKvPanel.post({ type: 'history', turns: conversation(freqkv) });
+      void showStats(freqkv, false);
+    },
+    openFile: (relativePath) => void openWorkspaceFile(relativePath),
+  });
+}
+
+function updateStatus(freqkv: FreqKvContext, stats: GenerationStats | null): void {
+  freqkv.status.text = statusBarText(stats);
+  freqkv.status.tooltip = statusBarTooltip(stats, freqkv.loadedModel?.modelDir ?? null);
+}
+
+/** Loads the configured model unless it is loaded; shows the error with a way out and returns false. */
+async function ensureModel(freqkv: FreqKvContext): Promise<boolean> {
+  const settings = readSettings();
+  const wanted = modelToLoad(settings, freqkv.extension.extensionPath);
+  if (freqkv.loadedModel?.modelDir === wanted.modelDir && freqkv.loadedModel.threads === wanted.threads) return true;
+  try {
+    await freqkv.client.loadModel(wanted);
+    freqkv.loadedModel = wanted;
+    if (settings.modelPath.trim() === '') FreqKvPanel.post({ type: 'notice', text: EMBEDDED_NOTICE });
+    return true;
+  } catch (error) {
+    await showEngineError(freqkv, error);
+    return false;
+  }
+}
+
+async function showEngineError(freqkv: FreqKvContext, error: unknown): Promise<void> {
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  freqkv.output.error(`${name}: ${message}`);
+  FreqKvPanel.post({ type: 'answerFailed', error: { name, message } });
+  const actions = name === 'EngineBusyError' ? ['Cancel'] : /Model|Config|Signature|Runtime/.test(name) ? ['Choose Model'] : [];
+  const picked = await vscode.window.showErrorMessage(`FreqKV: ${message}`, ...actions);
+  if (picked === 'Cancel') await freqkv.client.cancel();
+  if (picked === 'Choose Model') await chooseModel(freqkv);
+}
+
+const CONVERSATION_KEY = 'freqkv.conversation';
+const CONVERSATION_TURNS = 50;
+
+/** The conversation is kept per workspace (workspaceState), the latest turns only. */
+function conversation(freqkv: FreqKvContext): ConversationTurn[] {
+  return freqkv.extension.workspaceState.get<ConversationTurn[]>(CONVERSATION_KEY, []);
+}
+
+async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<void> {
+  await freqkv.extension.workspaceState.update(CONVERSATION_KEY, [...conversation(freqkv), turn].slice(-CONVERSATION_TURNS));
+}
+
+/** Runs one prompt, streaming into the panel and the status bar. */
+async function run(freqkv: FreqKvContext, title: string, prompt: string): Promise<void> {
+  if (!(await ensureModel(freqkv))) return;
+  FreqKvPanel.post({ type: 'answerStarted', question: title });
+  const onEvent = (event: EngineEvent): void => {
+    updateStatus(freqkv, event.stats);
+    FreqKvPanel.post({ type: 'engineEvent', event });
+  };
+  try {
+    const result = await freqkv.client.generate(generateParams(readSettings(), prompt), onEvent);
+    for (const warning of result.warnings) freqkv.output.warn(warning);
+    await remember(freqkv, { question: title, answer: result.text });
+  } catch (error) {
+    await showEngineError(freqkv, error);
+  }
+}
+
+async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
+  const context = await collectWorkspaceContext(readSettings().maxFileBytes);
+  for (const skipped of context.filesSkipped) freqkv.output.info(`Left out ${skipped.path}: ${skipped.reason}`);
+  await run(freqkv, question, `${context.text}\nQuestion: ${question}\nAnswer:`);
+}
+
+async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {
+  openPanel(freqkv);
+  const question = await vscode.window.showInputBox({ title: 'FreqKV: Ask About Workspace', prompt: 'Your question', ignoreFocusOut: true });
+  if (question?.trim()) await answer(freqkv, question.trim());
+}
+
+async function summarizeFile(freqkv: FreqKvContext, uri: vscode.Uri | undefined): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const target = uri ?? editor?.document.uri;
+  if (!target) {
+    void vscode.window.showInformationMessage('FreqKV: open a file, or right-click one in the explorer, to summarize it.');
+    return;
+  }
+  let text: string;
+  const fromEditor = editor && editor.document.uri.toString() === target.toString();
+  if (fromEditor && !editor.selection.isEmpty) text = editor.document.getText(editor.selection);
+  else if (fromEditor) text = editor.document.getText();
+  else text = new TextDecoder('utf-8').decode(await vscode.workspace.fs.readFile(target));
+  const maxBytes = readSettings().maxFileBytes;
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    void vscode.window.showWarningMessage(`FreqKV: ${vscode.workspace.asRelativePath(target)} is larger than freqkv.maxFileBytes (${maxBytes} bytes).`);
+    return;
+  }
+  openPanel(freqkv);
+  const relative = vscode.workspace.asRelativePath(target);
+  await run(freqkv, `Summarize ${relative}`, `File: ${relative}\n${text}\n\nSummary:`);
+}
+
+async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
+  if (reveal) openPanel(freqkv);
+  const reply = await freqkv.client.getStats();
+  FreqKvPanel.post({ type: 'stats', stats: reply.stats, modelDir: reply.model?.modelDir ?? null });
+  if (readSettings().modelPath.trim() === '') FreqKvPanel.post({ type: 'notice', text: EMBEDDED_NOTICE });
+}
+
+async function clearCache(freqkv: FreqKvContext): Promise<void> {
+  try {
+    await freqkv.client.clearCache();
+    updateStatus(freqkv, null);
+    FreqKvPanel.post({ type: 'stats', stats: null, modelDir: freqkv.loadedModel?.modelDir ?? null });
+  } catch (error) {
+    await showEngineError(freqkv, error);
+  }
+}
+
+async function chooseModel(freqkv: FreqKvContext): Promise<void> {
+  const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder', title: 'FreqKV: Choose Model (a folder with config.json, tokenizer.json and onnx/model.onnx)' });
+  const folder = picked?.[0];
+  if (!folder) return;
+  await vscode.workspace.getConfiguration('freqkv').update('modelPath', folder.fsPath, vscode.ConfigurationTarget.Global);
+  freqkv.loadedModel = undefined;
+  if (await ensureModel(freqkv)) void vscode.window.showInformationMessage(`FreqKV: using the model in ${folder.fsPath}.`);
+}
+
+/** Opens a path an answer links to, if it names a file inside a workspace folder. */
+async function openWorkspaceFile(relativePath: string): Promise<void> {
+  const inside = workspaceFileCandidates(relativePath, (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath));
+  for (const file of inside) {
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+      return;
+    } catch {
+      // Not in this folder; try the next one.
+    }
+  }
+  void vscode.window.showInformationMessage(`FreqKV: ${relativePath} is not a file in this workspace.`);
+}

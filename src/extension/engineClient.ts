@@ -1,0 +1,168 @@
+// The extension's handle on the engine worker (dist/worker.js): typed async methods for the
+// protocol's requests, and generations as async iterables of EngineEvents. No vscode import,
+// so it is tested in plain node. A worker that dies (a native crash, an out-of-memory) fails
+// the requests in flight with WorkerCrashedError; the next request starts a fresh worker and
+// reloads the last model before it runs.
+
+import { Worker } from 'node:worker_threads';
+import {
+  EngineRequestError,
+  type EngineEvent,
+  type GenerateParams,
+  type GenerationResult,
+  type LoadModelParams,
+  type ModelInfo,
+  type ParamsOf,
+  type ResultOf,
+  type StatsReply,
+  type WorkerRequestMessage,
+  type WorkerRequestName,
+  type WorkerToHostMessage,
+} from '../protocol';
+
+interface Pending {
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+  onEvent?(event: EngineEvent): void;
+}
+
+export class EngineClient {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** The last model loaded successfully, reloaded into a restarted worker. */
+  private lastModel: LoadModelParams | undefined;
+  private restarts = 0;
+
+  /** `workerPath`: the bundled worker, e.g. path.join(extensionPath, 'dist', 'worker.js'). */
+  constructor(private readonly workerPath: string) {}
+
+  /** How many times a crashed worker was replaced. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  async loadModel(params: LoadModelParams): Promise<ModelInfo> {
+    const info = await this.request('loadModel', params);
+    this.lastModel = params;
+    return info;
+  }
+
+  /**
+   * Runs a generation; `onEvent` sees prefill progress, every token and done, as they come.
+   * Resolves when the generation ends (also when cancelled: reason 'cancelled').
+   */
+  generate(params: GenerateParams, onEvent?: (event: EngineEvent) => void): Promise<GenerationResult> {
+    return this.request('generate', params, onEvent);
+  }
+
+  /** The same generation as an async iterable of events; the last one is `done`. Errors are thrown. */
+  async *stream(params: GenerateParams): AsyncGenerator<EngineEvent, GenerationResult> {
+    const queue: EngineEvent[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    let failure: Error | undefined;
+    const result = this.generate(params, (event) => {
+      queue.push(event);
+      wake?.();
+    });
+    let outcome: GenerationResult | undefined;
+    result.then(
+      (value) => {
+        outcome = value;
+        finished = true;
+        wake?.();
+      },
+      (error: Error) => {
+        failure = error;
+        finished = true;
+        wake?.();
+      },
+    );
+    for (;;) {
+      const event = queue.shift();
+      if (event) {
+        yield event;
+        continue;
+      }
+      if (finished) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    if (failure) throw failure;
+    return outcome!;
+  }
+
+  /** Stops the running generation; resolves to whether one was running. */
+  async cancel(): Promise<boolean> {
+    if (!this.worker) return false;
+    return (await this.request('cancel', {})).cancelled;
+  }
+
+  async clearCache(): Promise<void> {
+    await this.request('clearCache', {});
+  }
+
+  async getStats(): Promise<StatsReply> {
+    return this.request('getStats', {});
+  }
+
+  /** Stops the worker; the next request starts a new one (and reloads the last model). */
+  async terminate(): Promise<void> {
+    const worker = this.worker;
+    if (worker) await worker.terminate();
+  }
+
+  async dispose(): Promise<void> {
+    this.lastModel = undefined;
+    await this.terminate();
+  }
+
+  private async request<K extends WorkerRequestName>(name: K, params: ParamsOf<K>, onEvent?: (event: EngineEvent) => void): Promise<ResultOf<K>> {
+    if (!this.worker) {
+      this.worker = this.spawn();
+      // A replaced worker has lost its model: load it again before anything else.
+      if (this.lastModel && name !== 'loadModel' && name !== 'cancel') await this.send('loadModel', this.lastModel);
+    }
+    return this.send(name, params, onEvent);
+  }
+
+  private send<K extends WorkerRequestName>(name: K, params: ParamsOf<K>, onEvent?: (event: EngineEvent) => void): Promise<ResultOf<K>> {
+    const worker = this.worker!;
+    const id = this.nextId++;
+    return new Promise<ResultOf<K>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject, onEvent });
+      worker.postMessage({ type: 'request', id, name, params } as WorkerRequestMessage);
+    });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(this.workerPath);
+    worker.on('message', (message: WorkerToHostMessage) => {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      if (message.type === 'event') {
+        pending.onEvent?.(message.event);
+        return;
+      }
+      this.pending.delete(message.id);
+      if (message.ok) pending.resolve(message.result);
+      else pending.reject(new EngineRequestError(message.error));
+    });
+    const lost = (reason: string): void => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      if (this.lastModel) this.restarts++;
+      const failed = [...this.pending.values()];
+      this.pending.clear();
+      for (const pending of failed) {
+        pending.reject(new EngineRequestError({ name: 'WorkerCrashedError', message: `The engine worker stopped (${reason}); the next request starts it again.` }));
+      }
+    };
+    worker.on('error', (error) => lost(error.message));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    // The extension host must be able to exit while the worker idles.
+    worker.unref();
+    return worker;
+  }
+}

@@ -1,0 +1,36 @@
+// The extension's entry point: wires the engine client, the status bar, the panel and the
+// commands, and returns. The work happens in the engine worker (dist/worker.js); see
+// ARCHITECTURE.md. Command ids are listed in package.json contributes.commands.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { EngineClient } from './engineClient';
+import { registerCommands, type FreqKvContext } from './commands';
+import { statusBarText, statusBarTooltip } from './statusText';
+
+export function activate(context: vscode.ExtensionContext): void {
+  const client = new EngineClient(path.join(context.extensionPath, 'dist', 'worker.js'));
+  const status = vscode.window.createStatusBarItem('freqkv.cache', vscode.StatusBarAlignment.Right, 100);
+  status.name = 'FreqKV cache';
+  status.command = 'freqkv.showStats';
+  status.text = statusBarText(null);
+  status.tooltip = statusBarTooltip(null, null);
+  status.show();
+  const output = vscode.window.createOutputChannel('FreqKV', { log: true });
+
+  const freqkv: FreqKvContext = { extension: context, client, status, output, loadedModel: undefined };
+  registerCommands(freqkv);
+  context.subscriptions.push(status, output, {
+    dispose: () => void client.dispose(),
+  });
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      // A new model path or thread count takes effect on the next request.
+      if (event.affectsConfiguration('freqkv.modelPath') || event.affectsConfiguration('freqkv.threads')) freqkv.loadedModel = undefined;
+    }),
+  );
+}
+
+export function deactivate(): void {
+  // The client is disposed through context.subscriptions.
+}

@@ -1,0 +1,47 @@
+// The extension's settings (package.json contributes.configuration, section "freqkv"), read
+// into engine requests. Defaults here match package.json.
+
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CacheOptions, GenerateParams, LoadModelParams } from '../protocol';
+
+export interface FreqKvSettings {
+  modelPath: string;
+  cache: CacheOptions;
+  maxNewTokens: number;
+  temperature: number;
+  threads: number;
+  include: string[];
+  exclude: string[];
+  maxFileBytes: number;
+}
+
+export function readSettings(): FreqKvSettings {
+  const config = vscode.workspace.getConfiguration('freqkv');
+  const capacity = config.get<number>('cache.capacity', 0);
+  return {
+    modelPath: config.get<string>('modelPath', ''),
+    cache: {
+      method: config.get<CacheOptions['method']>('cache.method', 'freqkv'),
+      capacity: capacity > 0 ? capacity : undefined,
+      sinks: config.get<number>('cache.sinks', 4),
+      retain: config.get<number>('cache.retain', 0.5),
+    },
+    maxNewTokens: config.get<number>('maxNewTokens', 256),
+    temperature: config.get<number>('temperature', 0),
+    threads: config.get<number>('threads', 0),
+    include: config.get<string[]>('include', ['**/*']),
+    exclude: config.get<string[]>('exclude', []),
+    maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
+  };
+}
+
+/** The model to load: the setting, or the embedded model shipped in the extension. */
+export function modelToLoad(settings: FreqKvSettings, extensionPath: string): LoadModelParams {
+  const modelDir = settings.modelPath.trim() !== '' ? settings.modelPath : path.join(extensionPath, 'models', 'stories260K');
+  return { modelDir, threads: settings.threads > 0 ? settings.threads : undefined };
+}
+
+export function generateParams(settings: FreqKvSettings, prompt: string): GenerateParams {
+  return { prompt, maxNewTokens: settings.maxNewTokens, sampling: { temperature: settings.temperature }, cache: settings.cache };
+}

@@ -1,0 +1,164 @@
+// The one wire protocol between the extension host, the engine worker and the webview
+// (ARCHITECTURE.md: "one typed map of { name: [request, response] } shared by all sides").
+// Types only, plus two tiny helpers: nothing here imports vscode, the DOM or the engine's
+// runtime, so every side can import it. Statistics keep the names of GenerationStats.
+
+import type { GenerationStats } from './engine/generate/stats';
+import type { StopReason } from './engine/generate/generator';
+import type { SamplingOptions } from './engine/generate/sampler';
+import type { CacheOptions } from './engine/kv/createCompressor';
+
+export type { GenerationStats, StopReason, SamplingOptions, CacheOptions };
+
+// ---- extension host ⇄ engine worker ---------------------------------------------------------
+
+export interface LoadModelParams {
+  modelDir: string;
+  onnxFile?: string;
+  threads?: number;
+}
+
+export interface ModelInfo {
+  modelDir: string;
+  modelType: string;
+  contextLength: number;
+  vocabSize: number;
+}
+
+export interface GenerateParams {
+  /** Text to continue, encoded with the model's special tokens. */
+  prompt: string;
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+  seed?: number;
+  stopStrings?: string[];
+  cache?: CacheOptions;
+  prefillChunkSize?: number;
+}
+
+export interface GenerationResult {
+  reason: StopReason;
+  text: string;
+  stats: GenerationStats;
+  /** Non-fatal notes from the engine (e.g. a capacity past the trained context). */
+  warnings: string[];
+}
+
+export interface StatsReply {
+  /** The model loaded in the worker, if any. */
+  model: ModelInfo | null;
+  /** Whether a generation is running now. */
+  busy: boolean;
+  /** The statistics of the running generation, or of the last one; null before the first. */
+  stats: GenerationStats | null;
+}
+
+/**
+ * Every request the worker serves: name → [request params, response].
+ * One engine request (loadModel, generate, clearCache) runs at a time; another engine request
+ * that arrives meanwhile is refused at once with an EngineBusyError reply (not queued), so
+ * the user sees "busy, cancel first" instead of a question silently waiting. `cancel` and
+ * `getStats` are answered at any time.
+ */
+export interface WorkerRequests {
+  loadModel: [LoadModelParams, ModelInfo];
+  generate: [GenerateParams, GenerationResult];
+  /** Stops the running generation, if any; `cancelled` says whether there was one. */
+  cancel: [Record<string, never>, { cancelled: boolean }];
+  /**
+   * Forgets the last generation's statistics. The engine builds a fresh KV cache for every
+   * request today, so there is no cache kept between requests to drop yet; when the
+   * workspace segment cache lands, this is where it is cleared.
+   */
+  clearCache: [Record<string, never>, { cleared: true }];
+  getStats: [Record<string, never>, StatsReply];
+}
+
+export type WorkerRequestName = keyof WorkerRequests;
+export type ParamsOf<K extends WorkerRequestName> = WorkerRequests[K][0];
+export type ResultOf<K extends WorkerRequestName> = WorkerRequests[K][1];
+
+/** What a running generation streams, in order: prefill progress, tokens, then done. */
+export type EngineEvent =
+  | { kind: 'prefill'; tokensDone: number; tokensTotal: number; stats: GenerationStats }
+  | { kind: 'token'; text: string; stats: GenerationStats }
+  | { kind: 'done'; reason: StopReason; text: string; stats: GenerationStats };
+
+/** An error as it crosses a thread boundary: the engine's class name and its message. */
+export interface ProtocolError {
+  /** e.g. ModelNotFoundError, EngineBusyError, NoModelLoadedError, WorkerCrashedError. */
+  name: string;
+  message: string;
+}
+
+export type WorkerRequestMessage = {
+  [K in WorkerRequestName]: { type: 'request'; id: number; name: K; params: ParamsOf<K> };
+}[WorkerRequestName];
+
+export type WorkerResponseMessage =
+  | { [K in WorkerRequestName]: { type: 'response'; id: number; name: K; ok: true; result: ResultOf<K> } }[WorkerRequestName]
+  | { type: 'response'; id: number; name: WorkerRequestName; ok: false; error: ProtocolError };
+
+/** An event of the generate request `id`. */
+export interface WorkerEventMessage {
+  type: 'event';
+  id: number;
+  event: EngineEvent;
+}
+
+export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage;
+
+// ---- extension host ⇄ webview ---------------------------------------------------------------
+
+export interface ConversationTurn {
+  question: string;
+  answer: string;
+}
+
+/** Messages the webview posts to the extension: name → payload. */
+/** A message with nothing but its type. */
+export type NoPayload = Record<never, never>;
+
+export interface WebviewToHost {
+  /** The webview has loaded and wants the current state. */
+  ready: NoPayload;
+  ask: { question: string };
+  cancel: NoPayload;
+  clearCache: NoPayload;
+  /** A relative link in an answer was clicked: open that workspace file. */
+  openFile: { path: string };
+}
+
+/** Messages the extension posts to the webview: name → payload. */
+export interface HostToWebview {
+  /** A question was accepted and its answer starts streaming. */
+  answerStarted: { question: string };
+  engineEvent: { event: EngineEvent };
+  answerFailed: { error: ProtocolError };
+  /** Statistics outside a generation (after Show Cache Statistics, Clear Cache, …). */
+  stats: { stats: GenerationStats | null; modelDir: string | null };
+  /** The workspace's earlier questions and answers, sent when the panel (re)loads. */
+  history: { turns: ConversationTurn[] };
+  /** A notice to show above the conversation (e.g. the embedded model cannot answer about code). */
+  notice: { text: string };
+}
+
+/** The discriminated union of a name → payload map: { type: name, ...payload }. */
+export type MessageOf<M> = { [K in keyof M]: { type: K } & M[K] }[keyof M];
+
+export type WebviewToHostMessage = MessageOf<WebviewToHost>;
+export type HostToWebviewMessage = MessageOf<HostToWebview>;
+
+/** Turns anything thrown into a ProtocolError (an Error keeps its class name). */
+export function toProtocolError(error: unknown): ProtocolError {
+  if (error instanceof Error) return { name: error.name || 'Error', message: error.message };
+  return { name: 'Error', message: String(error) };
+}
+
+/** The Error a client throws for a ProtocolError reply; `name` is the engine's error class. */
+export class EngineRequestError extends Error {
+  constructor(error: ProtocolError) {
+    super(error.message);
+    this.name = error.name;
+  }
+}

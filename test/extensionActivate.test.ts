@@ -1,0 +1,137 @@
+// dist/extension.js under a stand-in for the vscode module (no VS Code here; the real-VS Code
+// test is the e2e in code-server): activate registers every command package.json lists, the
+// status bar starts at `KV –`, the panel's HTML carries the CSP, and Ask About Workspace
+// streams an answer from the embedded model through the worker into the panel and the
+// status bar. Only the API surface the extension uses is faked.
+
+import * as fs from 'node:fs';
+import Module from 'node:module';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostToWebviewMessage } from '../src/protocol';
+
+const ROOT = path.resolve(__dirname, '..');
+const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  contributes: { commands: { command: string }[]; keybindings: { command: string }[]; menus: Record<string, { command: string }[]>; configuration: { properties: Record<string, { default: unknown }> } };
+};
+
+type Command = (...args: unknown[]) => unknown;
+const commands = new Map<string, Command>();
+const posted: HostToWebviewMessage[] = [];
+const messages: string[] = [];
+let panelHtml = '';
+let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
+const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
+const uri = (fsPath: string) => ({ fsPath, toString: () => `vscode-resource:${fsPath}` });
+const noop = () => ({ dispose: () => undefined });
+
+const fakeVscode = {
+  StatusBarAlignment: { Left: 1, Right: 2 },
+  ViewColumn: { Beside: -2 },
+  ConfigurationTarget: { Global: 1 },
+  Uri: { file: uri, joinPath: (base: { fsPath: string }, ...parts: string[]) => uri(path.join(base.fsPath, ...parts)) },
+  commands: {
+    registerCommand: (id: string, run: Command) => {
+      commands.set(id, run);
+      return noop();
+    },
+  },
+  window: {
+    activeTextEditor: undefined,
+    createStatusBarItem: () => status,
+    createOutputChannel: () => ({ info: () => undefined, warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
+    showInputBox: async () => 'Who is in the story?',
+    showInformationMessage: async (m: string) => void messages.push(m),
+    showWarningMessage: async (m: string) => void messages.push(m),
+    showErrorMessage: async (m: string) => void messages.push(m),
+    createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
+      panelOptions = options;
+      const webview = {
+        cspSource: 'vscode-resource:',
+        asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
+        onDidReceiveMessage: noop,
+        postMessage: async (message: HostToWebviewMessage) => posted.push(message),
+        set html(value: string) {
+          panelHtml = value;
+        },
+      };
+      return { webview, reveal: () => undefined, onDidDispose: noop };
+    },
+  },
+  workspace: {
+    getConfiguration: () => ({
+      get: <T>(key: string, fallback: T): T => (key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback),
+      update: async () => undefined,
+    }),
+    onDidChangeConfiguration: noop,
+    asRelativePath: (u: { fsPath: string }) => path.relative(ROOT, u.fsPath),
+  },
+};
+
+interface Loader {
+  _load(request: string, parent: unknown, isMain: boolean): unknown;
+}
+const loader = Module as unknown as Loader;
+const originalLoad = loader._load;
+let extension: { activate(context: unknown): void };
+const subscriptions: { dispose(): unknown }[] = [];
+const workspaceState = new Map<string, unknown>();
+
+beforeAll(() => {
+  loader._load = function (request, parent, isMain) {
+    if (request === 'vscode') return fakeVscode;
+    return originalLoad.call(this, request, parent, isMain);
+  };
+  extension = Module.createRequire(__filename)(path.join(ROOT, 'dist', 'extension.js')) as typeof extension;
+  extension.activate({
+    extensionPath: ROOT,
+    extensionUri: uri(ROOT),
+    subscriptions,
+    workspaceState: {
+      get: <T>(key: string, fallback: T): T => (workspaceState.has(key) ? (workspaceState.get(key) as T) : fallback),
+      update: async (key: string, value: unknown) => void workspaceState.set(key, value),
+    },
+  });
+});
+afterAll(async () => {
+  loader._load = originalLoad;
+  for (const subscription of subscriptions) await subscription.dispose();
+});
+
+describe('the extension under a stand-in vscode', () => {
+  it('registers exactly the commands package.json contributes, and menus and keybindings name them', () => {
+    const contributed = manifest.contributes.commands.map((c) => c.command).sort();
+    expect([...commands.keys()].sort()).toEqual(contributed);
+    for (const binding of manifest.contributes.keybindings) expect(contributed).toContain(binding.command);
+    for (const items of Object.values(manifest.contributes.menus)) for (const item of items) expect(contributed).toContain(item.command);
+    expect(manifest.contributes.keybindings.map((b) => b.command).sort()).toEqual(['freqkv.ask', 'freqkv.cancel']);
+  });
+
+  it('shows the status bar item before any generation', () => {
+    expect(status.text).toBe('KV –');
+    expect(status.command).toBe('freqkv.showStats');
+  });
+
+  it('Ask About Workspace streams an answer into the panel and the status bar', async () => {
+    await commands.get('freqkv.ask')!();
+    expect(panelHtml).toContain(`default-src 'none'`);
+    expect(panelHtml).toMatch(/<script nonce="[^"]+" src="[^"]*dist\/webview.js">/);
+    expect(panelHtml).not.toMatch(/<script(?! nonce)/);
+    expect(panelOptions.localResourceRoots?.map((r) => path.basename(r.fsPath)).sort()).toEqual(['dist', 'media']);
+    expect(posted.find((m) => m.type === 'answerStarted')).toMatchObject({ question: 'Who is in the story?' });
+    expect(posted.find((m) => m.type === 'notice')).toBeDefined();
+    const done = posted.find((m) => m.type === 'engineEvent' && m.event.kind === 'done');
+    expect(done).toMatchObject({ event: { reason: 'max-tokens', stats: { generatedTokens: 30, cacheCapacity: 48 } } });
+    expect(status.text).toMatch(/^KV \d+(\.\d)? (B|kB|MB) · \d+\.\d×$/);
+    expect(status.tooltip).toContain('Cache rows:');
+    expect(messages.filter((m) => /Error/.test(m))).toEqual([]);
+    // The turn is kept per workspace for the panel's next load.
+    const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+    expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
+  });
+
+  it('Download Model says honestly that it is not available yet', async () => {
+    await commands.get('freqkv.downloadModel')!();
+    expect(messages.at(-1)).toMatch(/not available yet/);
+  });
+});
