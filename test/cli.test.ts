@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { STORIES_DIR, tempDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -13,11 +13,7 @@ function freqkv(...args: string[]): { stdout: string; stderr: string; status: nu
   return { stdout: result.stdout, stderr: result.stderr, status: result.status };
 }
 
-beforeAll(() => {
-  // The bundle is what `npx freqkv` runs; build it from the current sources.
-  const build = spawnSync(process.execPath, [path.join(ROOT, 'esbuild.js')], { cwd: ROOT, encoding: 'utf8' });
-  expect(build.status, build.stderr).toBe(0);
-});
+// dist/ (what `npx freqkv` runs) is built once for all test files by test/globalSetup.ts.
 
 describe('freqkv generate', () => {
   it('greedy from BOS prints the golden text', () => {
