@@ -6,12 +6,10 @@ import { DecoderSession } from '../src/engine/model/decoderSession';
 import { logProbOf } from '../src/engine/eval/scoreTokens';
 import { argmax, klDivergence, perplexityOf, runFidelity } from '../src/engine/eval/fidelity';
 import { equalBytesMarkdown, fidelityMarkdown, fidelitySvg, streamingAt } from '../src/engine/eval/fidelityReport';
-import { createRng } from '../src/engine/random';
-import { EMBEDDED_MODEL } from './helpers';
+import { EMBEDDED_MODEL, randomStoryTokens } from './helpers';
 
 let session: DecoderSession;
-const rng = createRng(7);
-const TOKENS = [1, ...Array.from({ length: 299 }, () => 3 + Math.floor(rng() * 500))];
+const TOKENS = randomStoryTokens(300);
 
 beforeAll(async () => {
   session = await DecoderSession.open(inspectModelFolder(EMBEDDED_MODEL), { threads: 1 });

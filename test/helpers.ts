@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { convertLlama2cTokenizer } from '../src/builder/llama2cTokenizer';
 import { writeModelFolder, type ModelFolderOptions } from '../src/builder/modelFolderWriter';
 import type { DecoderModel } from '../src/builder/decoderWeights';
+import { createRng } from '../src/engine/random';
 
 export const SHARED = path.resolve(__dirname, '..', '..', 'shared');
 export const STORIES_DIR = path.join(SHARED, 'models', 'stories260K');
@@ -31,4 +32,10 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] as number) - (b[i] as number)));
   return max;
+}
+
+/** A seeded random token sequence for the embedded model: BOS, then ids past the byte pieces. */
+export function randomStoryTokens(count: number, seed = 7): number[] {
+  const random = createRng(seed);
+  return [1, ...Array.from({ length: count - 1 }, () => 3 + Math.floor(random() * 500))];
 }

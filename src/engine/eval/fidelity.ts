@@ -6,7 +6,8 @@
 import type { CacheMethod, KvCompressor } from '../kv/compressor';
 import { createCompressor } from '../kv/createCompressor';
 import type { DecoderSession } from '../model/decoderSession';
-import { scoreTokens } from './scoreTokens';
+import { argmax } from '../generate/sampler';
+import { logSumExp, scoreTokens } from './scoreTokens';
 
 export interface FidelityText {
   name: string;
@@ -89,21 +90,14 @@ export function klDivergence(pLogits: ArrayLike<number>, qLogits: ArrayLike<numb
 }
 
 export function logSoftmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  const lse = max + Math.log(sum);
+  const lse = logSumExp(logits);
   const out = new Float64Array(logits.length);
   for (let i = 0; i < logits.length; i++) out[i] = logits[i]! - lse;
   return out;
 }
 
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
+/** The sampler's greedy choice (the first of equal maxima), re-exported for the metrics' users. */
+export { argmax };
 
 /** exp(mean of −logProbs[from..to)), or null when the range is empty. */
 export function perplexityOf(logProbs: ArrayLike<number>, from = 0, to = logProbs.length): number | null {

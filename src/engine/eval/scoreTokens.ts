@@ -33,11 +33,16 @@ export interface TokenScores {
 
 /** log-softmax of `logits` at `index`, computed in float64. */
 export function logProbOf(logits: ArrayLike<number>, index: number): number {
+  return logits[index]! - logSumExp(logits);
+}
+
+/** log Σ exp(logits), shifted by the maximum so that nothing overflows. */
+export function logSumExp(logits: ArrayLike<number>): number {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  return logits[index]! - max - Math.log(sum);
+  return max + Math.log(sum);
 }
 
 export async function scoreTokens(session: DecoderSession, compressor: KvCompressor, tokens: readonly number[], options: ScoreOptions = {}): Promise<TokenScores> {
