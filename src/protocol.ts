@@ -36,6 +36,23 @@ export interface GenerateParams {
   prefillChunkSize?: number;
 }
 
+/** One workspace file as the extension read it: its workspace-relative path and text. */
+export interface FileText {
+  path: string;
+  text: string;
+}
+
+/** Ask About Workspace: the worker builds the prompt (chat template, file headers) and generates. */
+export interface AskParams extends Omit<GenerateParams, 'prompt'> {
+  question: string;
+  files: FileText[];
+}
+
+/** Summarize File: the worker builds the summary prompt for one file and generates. */
+export interface SummarizeParams extends Omit<GenerateParams, 'prompt'> {
+  file: FileText;
+}
+
 export interface GenerationResult {
   reason: StopReason;
   text: string;
@@ -55,14 +72,18 @@ export interface StatsReply {
 
 /**
  * Every request the worker serves: name → [request params, response].
- * One engine request (loadModel, generate, clearCache) runs at a time; another engine request
+ * One engine request (loadModel, generate, ask, summarize, clearCache) runs at a time; another engine request
  * that arrives meanwhile is refused at once with an EngineBusyError reply (not queued), so
- * the user sees "busy, cancel first" instead of a question silently waiting. `cancel` and
- * `getStats` are answered at any time.
+ * the user sees "busy, cancel first" instead of a question silently waiting. `cancel`,
+ * `getStats` and `countTokens` are answered at any time.
  */
 export interface WorkerRequests {
   loadModel: [LoadModelParams, ModelInfo];
   generate: [GenerateParams, GenerationResult];
+  ask: [AskParams, GenerationResult];
+  summarize: [SummarizeParams, GenerationResult];
+  /** Tokens of a text with the loaded model's tokenizer (no special tokens); answered at any time. */
+  countTokens: [{ text: string }, { tokens: number }];
   /** Stops the running generation, if any; `cancelled` says whether there was one. */
   cancel: [Record<string, never>, { cancelled: boolean }];
   /**
@@ -141,6 +162,8 @@ export interface HostToWebview {
   history: { turns: ConversationTurn[] };
   /** A notice to show above the conversation (e.g. the embedded model cannot answer about code). */
   notice: { text: string };
+  /** What went into the question's context and what was left out, with why. */
+  files: { included: { path: string; tokens: number }[]; skipped: { path: string; reason: string }[] };
 }
 
 /** The discriminated union of a name → payload map: { type: name, ...payload }. */

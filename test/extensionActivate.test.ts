@@ -7,8 +7,10 @@
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
+import picomatch from 'picomatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostToWebviewMessage } from '../src/protocol';
+import { tempDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -19,14 +21,56 @@ type Command = (...args: unknown[]) => unknown;
 const commands = new Map<string, Command>();
 const posted: HostToWebviewMessage[] = [];
 const messages: string[] = [];
+const progressMessages: string[] = [];
 let panelHtml = '';
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
-const uri = (fsPath: string) => ({ fsPath, toString: () => `vscode-resource:${fsPath}` });
+const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
+
+// A real folder on disk as the workspace: a source file, a note, a binary file, a file
+// .gitignore names, and a log file files.exclude hides.
+const WORKSPACE = tempDir('freqkv-ext-ws-');
+fs.mkdirSync(path.join(WORKSPACE, 'src'));
+fs.writeFileSync(path.join(WORKSPACE, 'src', 'lighthouse.ts'), 'export const keeper = "Lily";\nexport function lamp(): string {\n  return "on";\n}\n');
+fs.writeFileSync(path.join(WORKSPACE, 'notes.md'), 'Lily kept the lighthouse lamp on every night.\n');
+fs.writeFileSync(path.join(WORKSPACE, 'logo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13, 1, 2, 3]));
+fs.writeFileSync(path.join(WORKSPACE, '.gitignore'), 'secret.txt\n');
+fs.writeFileSync(path.join(WORKSPACE, 'secret.txt'), 'the password\n');
+fs.writeFileSync(path.join(WORKSPACE, 'debug.log'), 'a log line\n');
+const FILES_EXCLUDE = { '**/*.log': true, '**/.git': true };
+
+/** findFiles over the real folder: the include pattern relative to its base, the exclude glob as VS Code takes it. */
+function findFiles(include: { base: string; pattern: string }, exclude: string): { fsPath: string; path: string }[] {
+  const included = picomatch(include.pattern, { dot: true });
+  // VS Code takes one glob with top-level braces; picomatch wants the alternatives as a list.
+  const excluded = picomatch(exclude.replace(/^\{|\}$/g, '').split(','), { dot: true });
+  const found: { fsPath: string; path: string }[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const rel = path.relative(include.base, full).split(path.sep).join('/');
+      if (entry.isDirectory()) walk(full);
+      else if (included(rel) && !excluded(rel)) found.push(uri(full));
+    }
+  };
+  walk(include.base);
+  return found;
+}
 
 const fakeVscode = {
   StatusBarAlignment: { Left: 1, Right: 2 },
+  ProgressLocation: { Notification: 15 },
+  FileType: { File: 1, Directory: 2 },
+  RelativePattern: class {
+    readonly base: string;
+    constructor(
+      folder: { uri: { fsPath: string } },
+      readonly pattern: string,
+    ) {
+      this.base = folder.uri.fsPath;
+    }
+  },
   ViewColumn: { Beside: -2 },
   ConfigurationTarget: { Global: 1 },
   Uri: { file: uri, joinPath: (base: { fsPath: string }, ...parts: string[]) => uri(path.join(base.fsPath, ...parts)) },
@@ -39,6 +83,9 @@ const fakeVscode = {
   window: {
     activeTextEditor: undefined,
     createStatusBarItem: () => status,
+    withProgress: async (_options: unknown, task: (progress: unknown, token: unknown) => Promise<unknown>) =>
+      task({ report: (p: { message: string }) => progressMessages.push(p.message) }, { isCancellationRequested: false, onCancellationRequested: noop }),
+    registerWebviewPanelSerializer: noop,
     createOutputChannel: () => ({ info: () => undefined, warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
     showInformationMessage: async (m: string) => void messages.push(m),
@@ -59,12 +106,22 @@ const fakeVscode = {
     },
   },
   workspace: {
-    getConfiguration: () => ({
-      get: <T>(key: string, fallback: T): T => (key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback),
+    getConfiguration: (section: string) => ({
+      get: <T>(key: string, fallback: T): T =>
+        section === 'files' && key === 'exclude' ? (FILES_EXCLUDE as T) : key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback,
       update: async () => undefined,
     }),
     onDidChangeConfiguration: noop,
-    asRelativePath: (u: { fsPath: string }) => path.relative(ROOT, u.fsPath),
+    asRelativePath: (u: { fsPath: string }) => path.relative(WORKSPACE, u.fsPath),
+    workspaceFolders: [{ name: 'ws', index: 0, uri: uri(WORKSPACE) }],
+    findFiles: async (include: { base: string; pattern: string }, exclude: string) => findFiles(include, exclude),
+    fs: {
+      stat: async (u: { fsPath: string }) => {
+        const stat = fs.statSync(u.fsPath);
+        return { type: stat.isFile() ? 1 : 2, size: stat.size };
+      },
+      readFile: async (u: { fsPath: string }) => new Uint8Array(fs.readFileSync(u.fsPath)),
+    },
   },
 };
 
@@ -125,9 +182,65 @@ describe('the extension under a stand-in vscode', () => {
     expect(status.text).toMatch(/^KV \d+(\.\d)? (B|kB|MB) · \d+\.\d×$/);
     expect(status.tooltip).toContain('Cache rows:');
     expect(messages.filter((m) => /Error/.test(m))).toEqual([]);
+    // The workspace went in through VS Code's API: .gitignore, files.exclude and binary files are left out, with why.
+    const files = posted.find((m) => m.type === 'files') as Extract<HostToWebviewMessage, { type: 'files' }>;
+    expect(files.included.map((f) => f.path)).toEqual(['.gitignore', 'notes.md', 'src/lighthouse.ts']);
+    expect(files.included.every((f) => f.tokens > 0)).toBe(true);
+    expect(files.skipped).toEqual([
+      { path: 'logo.png', reason: 'binary (NUL bytes)' },
+      { path: 'secret.txt', reason: 'ignored by .gitignore' },
+    ]);
+    expect(files.included.map((f) => f.path)).not.toContain('debug.log');
+    const doneStats = (done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>).event.stats;
+    expect(doneStats.promptTokens).toBeGreaterThan(files.included.reduce((n, f) => n + f.tokens, 0));
+    expect(progressMessages.at(-1) ?? '').toMatch(/files seen, \d+ included, [\d,]+ tokens/);
     // The turn is kept per workspace for the panel's next load.
     const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
     expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
+  });
+
+  it('Ask About Workspace in a workspace with no readable files says so and asks nothing', async () => {
+    const onlyBinary = tempDir('freqkv-ext-binary-');
+    fs.writeFileSync(path.join(onlyBinary, 'a.bin'), Buffer.from([1, 0, 2, 0]));
+    fs.writeFileSync(path.join(onlyBinary, 'b.dat'), Buffer.from([0xff, 0xfe, 0xfd]));
+    const empty = tempDir('freqkv-ext-empty-');
+    const folders = fakeVscode.workspace.workspaceFolders;
+    try {
+      fakeVscode.workspace.workspaceFolders = [{ name: 'bin', index: 0, uri: uri(onlyBinary) }];
+      const started = posted.filter((m) => m.type === 'answerStarted').length;
+      await commands.get('freqkv.ask')!();
+      expect(messages.at(-1)).toMatch(/no files to read: all 2 were left out \(1 binary, 1 not-utf8\)/);
+      fakeVscode.workspace.workspaceFolders = [{ name: 'empty', index: 0, uri: uri(empty) }];
+      await commands.get('freqkv.ask')!();
+      expect(messages.at(-1)).toMatch(/no files to read: the workspace has no files/);
+      expect(posted.filter((m) => m.type === 'answerStarted').length).toBe(started);
+    } finally {
+      fakeVscode.workspace.workspaceFolders = folders;
+    }
+  });
+
+  it('Summarize File refuses binary, not-UTF-8 and oversized files with a reason, reading none of the big one', async () => {
+    await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'logo.png')));
+    expect(messages.at(-1)).toMatch(/logo.png cannot be summarized: it is binary/);
+    const latin1 = path.join(WORKSPACE, 'latin1.txt');
+    fs.writeFileSync(latin1, Buffer.from('caf\xe9 cr\xe8me\n', 'latin1'));
+    await commands.get('freqkv.summarizeFile')!(uri(latin1));
+    expect(messages.at(-1)).toMatch(/latin1.txt cannot be summarized: it is not valid UTF-8/);
+    const big = path.join(WORKSPACE, 'big.txt');
+    fs.writeFileSync(big, '');
+    fs.truncateSync(big, 50 * 1024 * 1024);
+    await commands.get('freqkv.summarizeFile')!(uri(big));
+    expect(messages.at(-1)).toMatch(/big.txt is 52,428,800 bytes, larger than freqkv.maxFileBytes/);
+    fs.rmSync(big);
+    fs.rmSync(latin1);
+  });
+
+  it('Summarize File streams a summary of a real file through the worker', async () => {
+    const before = posted.length;
+    await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
+    const after = posted.slice(before);
+    expect(after.find((m) => m.type === 'answerStarted')).toMatchObject({ question: 'Summarize notes.md' });
+    expect(after.find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toMatchObject({ event: { reason: 'max-tokens' } });
   });
 
   it('Download Model says honestly that it is not available yet', async () => {

@@ -1,29 +1,45 @@
-// What Ask About Workspace puts in front of the question. Today: the active editor's text
-// (or its selection), or a note that no file is open. The workspace ingestion change
-// (src/engine/workspace, issue 4 item 3) replaces this file's body with files gathered through
-// VS Code's API, honouring files.exclude and .gitignore; callers keep this signature.
+// What Ask About Workspace puts in front of the question: the workspace's files, listed and
+// read through VS Code's API (workspaceSource.ts) and judged by the engine's ingestion (the
+// same rules as `freqkv ask`), under a progress notification that counts files and tokens and
+// can be cancelled. Tokens are counted by the engine worker with the loaded model's tokenizer.
 
 import * as vscode from 'vscode';
+import { IngestCancelledError, ingestEntries } from '../engine/workspace/ingest';
+import { WorkspaceFilter } from '../engine/workspace/filter';
+import type { IngestResult } from '../engine/workspace/types';
+import type { EngineClient } from './engineClient';
+import type { FreqKvSettings } from './settings';
+import { vscodeWorkspaceEntries } from './workspaceSource';
 
-export interface WorkspaceContext {
-  /** The text to put before the question; each file introduced by its path. */
-  text: string;
-  /** Workspace-relative paths that went in. */
-  filesIncluded: string[];
-  /** Paths left out, with why. */
-  filesSkipped: { path: string; reason: string }[];
-}
+export type WorkspaceContext = { kind: 'read'; ingest: IngestResult; readMs: number } | { kind: 'cancelled' };
 
-export async function collectWorkspaceContext(maxFileBytes: number): Promise<WorkspaceContext> {
-  const editor = vscode.window.activeTextEditor;
-  if (!editor) {
-    return { text: 'No file is open in the editor; only the active editor is read for now.\n', filesIncluded: [], filesSkipped: [] };
-  }
-  const document = editor.document;
-  const relative = vscode.workspace.asRelativePath(document.uri);
-  const content = editor.selection.isEmpty ? document.getText() : document.getText(editor.selection);
-  if (Buffer.byteLength(content, 'utf8') > maxFileBytes) {
-    return { text: '', filesIncluded: [], filesSkipped: [{ path: relative, reason: `larger than freqkv.maxFileBytes (${maxFileBytes} bytes)` }] };
-  }
-  return { text: `File: ${relative}\n${content}\n`, filesIncluded: [relative], filesSkipped: [] };
+/** Reads the workspace for a question; resolves to `cancelled` if the user cancels the notification. */
+export async function collectWorkspaceContext(settings: FreqKvSettings, client: EngineClient): Promise<WorkspaceContext> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'FreqKV: reading the workspace', cancellable: true },
+    async (progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      const filter = new WorkspaceFilter({ include: settings.include, exclude: settings.exclude });
+      const started = performance.now();
+      let lastReport = 0;
+      try {
+        const ingest = await ingestEntries(vscodeWorkspaceEntries(filter, token), filter, {
+          maxFileBytes: settings.maxFileBytes,
+          maxTotalTokens: settings.maxWorkspaceTokens > 0 ? settings.maxWorkspaceTokens : undefined,
+          countTokens: (text) => client.countTokens(text),
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (performance.now() - lastReport < 200) return;
+            lastReport = performance.now();
+            progress.report({ message: `${p.filesSeen} files seen, ${p.filesIncluded} included, ${p.tokens.toLocaleString('en-US')} tokens` });
+          },
+        });
+        return { kind: 'read', ingest, readMs: performance.now() - started };
+      } catch (error) {
+        if (error instanceof IngestCancelledError || controller.signal.aborted) return { kind: 'cancelled' };
+        throw error;
+      }
+    },
+  );
 }

@@ -3,12 +3,14 @@
 
 import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
-import { FreqKvPanel } from './panel';
-import { collectWorkspaceContext } from './collectWorkspaceContext';
-import { generateParams, modelToLoad, readSettings } from './settings';
+import { FreqKvPanel, type PanelHandlers } from './panel';
+import { collectWorkspaceContext, type WorkspaceContext } from './collectWorkspaceContext';
+import { generationSettings, modelToLoad, readSettings } from './settings';
+import { classifyContent } from '../engine/workspace/ingest';
+import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { ConversationTurn, EngineEvent, GenerationStats, LoadModelParams } from '../protocol';
+import type { ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -41,7 +43,12 @@ export function registerCommands(freqkv: FreqKvContext): void {
 }
 
 function openPanel(freqkv: FreqKvContext): void {
-  FreqKvPanel.show(freqkv.extension.extensionUri, {
+  FreqKvPanel.show(freqkv.extension.extensionUri, panelHandlers(freqkv));
+}
+
+/** What the panel's buttons and links do; also used when VS Code restores the panel after a reload. */
+export function panelHandlers(freqkv: FreqKvContext): PanelHandlers {
+  return {
     ask: (question) => void answer(freqkv, question),
     cancel: () => void freqkv.client.cancel(),
     clearCache: () => void clearCache(freqkv),
@@ -50,7 +57,7 @@ function openPanel(freqkv: FreqKvContext): void {
       void showStats(freqkv, false);
     },
     openFile: (relativePath) => void openWorkspaceFile(relativePath),
-  });
+  };
 }
 
 function updateStatus(freqkv: FreqKvContext, stats: GenerationStats | null): void {
@@ -97,16 +104,15 @@ async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<
   await freqkv.extension.workspaceState.update(CONVERSATION_KEY, [...conversation(freqkv), turn].slice(-CONVERSATION_TURNS));
 }
 
-/** Runs one prompt, streaming into the panel and the status bar. */
-async function run(freqkv: FreqKvContext, title: string, prompt: string): Promise<void> {
-  if (!(await ensureModel(freqkv))) return;
+/** Runs one engine request, streaming into the panel and the status bar. */
+async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>): Promise<void> {
   FreqKvPanel.post({ type: 'answerStarted', question: title });
   const onEvent = (event: EngineEvent): void => {
     updateStatus(freqkv, event.stats);
     FreqKvPanel.post({ type: 'engineEvent', event });
   };
   try {
-    const result = await freqkv.client.generate(generateParams(readSettings(), prompt), onEvent);
+    const result = await request(onEvent);
     for (const warning of result.warnings) freqkv.output.warn(warning);
     await remember(freqkv, { question: title, answer: result.text });
   } catch (error) {
@@ -115,9 +121,36 @@ async function run(freqkv: FreqKvContext, title: string, prompt: string): Promis
 }
 
 async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
-  const context = await collectWorkspaceContext(readSettings().maxFileBytes);
-  for (const skipped of context.filesSkipped) freqkv.output.info(`Left out ${skipped.path}: ${skipped.reason}`);
-  await run(freqkv, question, `${context.text}\nQuestion: ${question}\nAnswer:`);
+  if (!(await ensureModel(freqkv))) return;
+  const settings = readSettings();
+  let context: WorkspaceContext;
+  try {
+    context = await collectWorkspaceContext(settings, freqkv.client);
+  } catch (error) {
+    await showEngineError(freqkv, error);
+    return;
+  }
+  if (context.kind === 'cancelled') {
+    void vscode.window.showInformationMessage('FreqKV: reading the workspace was cancelled; nothing was asked.');
+    return;
+  }
+  const { ingest, readMs } = context;
+  freqkv.output.info(`Read ${ingest.files.length} files (${ingest.totalTokens} tokens) in ${readMs.toFixed(0)} ms; left out ${ingest.skipped.length}: ${countSkips(ingest.skipped)}.`);
+  for (const skipped of ingest.skipped) freqkv.output.info(`Left out ${skipped.path}: ${SKIP_REASON_TEXT[skipped.reason]}`);
+  FreqKvPanel.post({
+    type: 'files',
+    included: ingest.files.map((f) => ({ path: f.path, tokens: f.tokens })),
+    skipped: ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] })),
+  });
+  if (ingest.files.length === 0) {
+    const why = ingest.filesSeen === 0 ? 'the workspace has no files (or none outside files.exclude)' : `all ${ingest.filesSeen} were left out (${countSkips(ingest.skipped)})`;
+    const message = `FreqKV: no files to read: ${why}. Open a folder with text source files, or loosen freqkv.include, freqkv.exclude or freqkv.maxFileBytes.`;
+    FreqKvPanel.post({ type: 'answerFailed', error: { name: 'NoInputError', message } });
+    void vscode.window.showWarningMessage(message, 'Show Output').then((picked) => picked && freqkv.output.show());
+    return;
+  }
+  const files = ingest.files.map((f) => ({ path: f.path, text: f.text }));
+  await run(freqkv, question, (onEvent) => freqkv.client.ask({ ...generationSettings(settings), question, files }, onEvent));
 }
 
 async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {
@@ -133,19 +166,39 @@ async function summarizeFile(freqkv: FreqKvContext, uri: vscode.Uri | undefined)
     void vscode.window.showInformationMessage('FreqKV: open a file, or right-click one in the explorer, to summarize it.');
     return;
   }
+  const relative = vscode.workspace.asRelativePath(target);
+  const maxBytes = readSettings().maxFileBytes;
   let text: string;
   const fromEditor = editor && editor.document.uri.toString() === target.toString();
-  if (fromEditor && !editor.selection.isEmpty) text = editor.document.getText(editor.selection);
-  else if (fromEditor) text = editor.document.getText();
-  else text = new TextDecoder('utf-8').decode(await vscode.workspace.fs.readFile(target));
-  const maxBytes = readSettings().maxFileBytes;
+  if (fromEditor && !editor.selection.isEmpty) {
+    text = editor.document.getText(editor.selection);
+  } else {
+    let size: number;
+    try {
+      size = (await vscode.workspace.fs.stat(target)).size;
+    } catch {
+      void vscode.window.showWarningMessage(`FreqKV: ${relative} cannot be read.`);
+      return;
+    }
+    if (size > maxBytes) {
+      void vscode.window.showWarningMessage(`FreqKV: ${relative} is ${size.toLocaleString('en-US')} bytes, larger than freqkv.maxFileBytes (${maxBytes.toLocaleString('en-US')}); raise the setting or select the part to summarize.`);
+      return;
+    }
+    const content = fromEditor ? { text: editor.document.getText() } : classifyContent(await vscode.workspace.fs.readFile(target));
+    if ('reason' in content) {
+      void vscode.window.showWarningMessage(`FreqKV: ${relative} cannot be summarized: it is ${SKIP_REASON_TEXT[content.reason]}.`);
+      return;
+    }
+    text = content.text;
+  }
   if (Buffer.byteLength(text, 'utf8') > maxBytes) {
-    void vscode.window.showWarningMessage(`FreqKV: ${vscode.workspace.asRelativePath(target)} is larger than freqkv.maxFileBytes (${maxBytes} bytes).`);
+    void vscode.window.showWarningMessage(`FreqKV: the text to summarize is larger than freqkv.maxFileBytes (${maxBytes.toLocaleString('en-US')} bytes).`);
     return;
   }
   openPanel(freqkv);
-  const relative = vscode.workspace.asRelativePath(target);
-  await run(freqkv, `Summarize ${relative}`, `File: ${relative}\n${text}\n\nSummary:`);
+  if (!(await ensureModel(freqkv))) return;
+  const settings = readSettings();
+  await run(freqkv, `Summarize ${relative}`, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
 }
 
 async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {

@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import {
   EngineRequestError,
+  type AskParams,
   type EngineEvent,
   type GenerateParams,
   type GenerationResult,
@@ -15,6 +16,7 @@ import {
   type ParamsOf,
   type ResultOf,
   type StatsReply,
+  type SummarizeParams,
   type WorkerRequestMessage,
   type WorkerRequestName,
   type WorkerToHostMessage,
@@ -54,6 +56,21 @@ export class EngineClient {
    */
   generate(params: GenerateParams, onEvent?: (event: EngineEvent) => void): Promise<GenerationResult> {
     return this.request('generate', params, onEvent);
+  }
+
+  /** Ask About Workspace: the worker builds the prompt from the files and the question. */
+  ask(params: AskParams, onEvent?: (event: EngineEvent) => void): Promise<GenerationResult> {
+    return this.request('ask', params, onEvent);
+  }
+
+  /** Summarize File: the worker builds the summary prompt for the file. */
+  summarize(params: SummarizeParams, onEvent?: (event: EngineEvent) => void): Promise<GenerationResult> {
+    return this.request('summarize', params, onEvent);
+  }
+
+  /** Tokens of `text` with the loaded model's tokenizer; works while a generation runs. */
+  async countTokens(text: string): Promise<number> {
+    return (await this.request('countTokens', { text })).tokens;
   }
 
   /** The same generation as an async iterable of events; the last one is `done`. Errors are thrown. */

@@ -5,7 +5,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engineClient';
-import { registerCommands, type FreqKvContext } from './commands';
+import { panelHandlers, registerCommands, type FreqKvContext } from './commands';
+import { FreqKvPanel } from './panel';
 import { statusBarText, statusBarTooltip } from './statusText';
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -20,6 +21,14 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const freqkv: FreqKvContext = { extension: context, client, status, output, loadedModel: undefined };
   registerCommands(freqkv);
+  // After a window reload VS Code restores an open panel; the webview asks for the conversation again.
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(FreqKvPanel.viewType, {
+      deserializeWebviewPanel: async (panel) => {
+        FreqKvPanel.revive(panel, context.extensionUri, panelHandlers(freqkv));
+      },
+    }),
+  );
   context.subscriptions.push(status, output, {
     dispose: () => void client.dispose(),
   });

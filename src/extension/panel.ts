@@ -58,8 +58,16 @@ export class FreqKvPanel {
       enableScripts: true,
       // The conversation lives in the webview's DOM; keep it while the panel is hidden.
       retainContextWhenHidden: true,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media'), vscode.Uri.joinPath(extensionUri, 'dist')],
+      localResourceRoots: localResourceRoots(extensionUri),
     });
+    FreqKvPanel.current = new FreqKvPanel(panel, extensionUri, handlers);
+    return FreqKvPanel.current;
+  }
+
+  /** Takes over a panel VS Code restored after a reload (registerWebviewPanelSerializer). */
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, handlers: PanelHandlers): FreqKvPanel {
+    panel.webview.options = { enableScripts: true, localResourceRoots: localResourceRoots(extensionUri) };
+    FreqKvPanel.current?.panel.dispose();
     FreqKvPanel.current = new FreqKvPanel(panel, extensionUri, handlers);
     return FreqKvPanel.current;
   }
@@ -68,6 +76,10 @@ export class FreqKvPanel {
   static post(message: HostToWebviewMessage): void {
     void FreqKvPanel.current?.panel.webview.postMessage(message);
   }
+}
+
+function localResourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {
+  return [vscode.Uri.joinPath(extensionUri, 'media'), vscode.Uri.joinPath(extensionUri, 'dist')];
 }
 
 function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
@@ -94,6 +106,7 @@ function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
     <button type="button" id="clear">Clear cache</button>
   </div>
 </form>
+<details id="files" hidden></details>
 <div id="conversation" aria-live="polite"></div>
 <section id="stats-section">
   <h2>Cache statistics</h2>

@@ -14,6 +14,8 @@ export interface FreqKvSettings {
   include: string[];
   exclude: string[];
   maxFileBytes: number;
+  /** Ask About Workspace adds files until this many tokens; 0: no limit. */
+  maxWorkspaceTokens: number;
 }
 
 export function readSettings(): FreqKvSettings {
@@ -33,6 +35,7 @@ export function readSettings(): FreqKvSettings {
     include: config.get<string[]>('include', ['**/*']),
     exclude: config.get<string[]>('exclude', []),
     maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
+    maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
   };
 }
 
@@ -42,6 +45,7 @@ export function modelToLoad(settings: FreqKvSettings, extensionPath: string): Lo
   return { modelDir, threads: settings.threads > 0 ? settings.threads : undefined };
 }
 
-export function generateParams(settings: FreqKvSettings, prompt: string): GenerateParams {
-  return { prompt, maxNewTokens: settings.maxNewTokens, sampling: { temperature: settings.temperature }, cache: settings.cache };
+/** The generation options every request takes from the settings. */
+export function generationSettings(settings: FreqKvSettings): Omit<GenerateParams, 'prompt'> {
+  return { maxNewTokens: settings.maxNewTokens, sampling: { temperature: settings.temperature }, cache: settings.cache };
 }

@@ -22,6 +22,7 @@ const ask = byId<HTMLButtonElement>('ask');
 const conversation = byId<HTMLDivElement>('conversation');
 const statsList = byId<HTMLDListElement>('stats');
 const notice = byId<HTMLDivElement>('notice');
+const filesSection = byId<HTMLDetailsElement>('files');
 const chart = new CacheChart(byId<HTMLDivElement>('chart'));
 
 let answerText = '';
@@ -32,14 +33,16 @@ form.addEventListener('submit', (event) => {
   const text = question.value.trim();
   if (text) vscode.postMessage({ type: 'ask', question: text });
 });
-// Links in answers: http(s) ones VS Code opens itself; relative ones name workspace files.
-conversation.addEventListener('click', (event) => {
+// Links in answers and in the file lists: http(s) ones VS Code opens itself; relative ones name workspace files.
+const openLinkedFile = (event: MouseEvent): void => {
   const link = (event.target as HTMLElement).closest('a');
   const href = link?.getAttribute('href');
   if (!href || /^https?:/i.test(href)) return;
   event.preventDefault();
   vscode.postMessage({ type: 'openFile', path: href });
-});
+};
+conversation.addEventListener('click', openLinkedFile);
+filesSection.addEventListener('click', openLinkedFile);
 cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
 byId<HTMLButtonElement>('clear').addEventListener('click', () => vscode.postMessage({ type: 'clearCache' }));
 
@@ -72,6 +75,35 @@ function showStats(stats: GenerationStats | null): void {
     detail.textContent = value(stats);
     statsList.append(term, detail);
   }
+}
+
+/** The files in the question's context, and those left out with why. Paths open the file. */
+function showFiles(included: { path: string; tokens: number }[], skipped: { path: string; reason: string }[]): void {
+  const tokens = included.reduce((sum, f) => sum + f.tokens, 0);
+  const summary = document.createElement('summary');
+  summary.textContent = `Context: ${included.length} files, ${tokens.toLocaleString('en-US')} tokens; ${skipped.length} left out`;
+  const list = (title: string, rows: [string, string][]): HTMLElement => {
+    const section = document.createElement('div');
+    const heading = document.createElement('h3');
+    heading.textContent = title;
+    const ul = document.createElement('ul');
+    for (const [path, detail] of rows) {
+      const li = document.createElement('li');
+      const link = document.createElement('a');
+      link.href = path;
+      link.textContent = path;
+      li.append(link, ` — ${detail}`);
+      ul.append(li);
+    }
+    section.append(heading, ul);
+    return section;
+  };
+  filesSection.replaceChildren(
+    summary,
+    list('Included', included.map((f) => [f.path, `${f.tokens.toLocaleString('en-US')} tokens`])),
+    list('Left out', skipped.map((f) => [f.path, f.reason])),
+  );
+  filesSection.hidden = false;
 }
 
 window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) => {
@@ -124,6 +156,9 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
     case 'stats':
       showStats(message.stats);
       break;
+    case 'files':
+      showFiles(message.included, message.skipped);
+      break;
     case 'notice':
       notice.textContent = message.text;
       notice.hidden = false;
@@ -132,4 +167,6 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
 });
 
 showStats(null);
+// Any saved state lets VS Code restore the panel after a reload (see the serializer in extension.ts).
+vscode.setState({ restored: true });
 vscode.postMessage({ type: 'ready' });

@@ -9,14 +9,17 @@ import { Engine } from '../engine/engine';
 import { FreqKvError } from '../engine/errors';
 import { EngineBusyError } from '../engine/generate/errors';
 import type { GenerationStats } from '../engine/generate/stats';
+import { buildAskPrompt, buildSummaryPrompt } from '../engine/workspace/prompt';
 import {
   toProtocolError,
+  type AskParams,
   type GenerateParams,
   type GenerationResult,
   type LoadModelParams,
   type ModelInfo,
   type ResultOf,
   type StatsReply,
+  type SummarizeParams,
   type WorkerRequestMessage,
   type WorkerRequestName,
   type WorkerToHostMessage,
@@ -51,8 +54,26 @@ async function loadModel(params: LoadModelParams): Promise<ModelInfo> {
   return modelInfo(next);
 }
 
-async function generate(id: number, params: GenerateParams): Promise<GenerationResult> {
+function loadedEngine(): Engine {
   if (!engine) throw new NoModelLoadedError('No model is loaded in the engine worker; load one first (FreqKV: Choose Model, or set freqkv.modelPath).');
+  return engine;
+}
+
+/** Ask About Workspace: the prompt names every file and uses the model's chat template if it has one. */
+function ask(id: number, params: AskParams): Promise<GenerationResult> {
+  const { question, files, ...generation } = params;
+  const prompt = buildAskPrompt(loadedEngine().tokenizer, files, question);
+  return generate(id, { ...generation, prompt: prompt.text });
+}
+
+function summarize(id: number, params: SummarizeParams): Promise<GenerationResult> {
+  const { file, ...generation } = params;
+  const prompt = buildSummaryPrompt(loadedEngine().tokenizer, file);
+  return generate(id, { ...generation, prompt: prompt.text });
+}
+
+async function generate(id: number, params: GenerateParams): Promise<GenerationResult> {
+  const engine = loadedEngine();
   const controller = new AbortController();
   running = controller;
   try {
@@ -81,6 +102,10 @@ async function serveEngineRequest(message: WorkerRequestMessage): Promise<Result
       return loadModel(message.params);
     case 'generate':
       return generate(message.id, message.params);
+    case 'ask':
+      return ask(message.id, message.params);
+    case 'summarize':
+      return summarize(message.id, message.params);
     case 'clearCache':
       lastStats = null;
       return { cleared: true };
@@ -104,6 +129,14 @@ port.on('message', (message: WorkerRequestMessage) => {
   if (name === 'getStats') {
     const stats: StatsReply = { model: engine ? modelInfo(engine) : null, busy: busyWith !== undefined, stats: lastStats };
     reply(id, 'getStats', stats);
+    return;
+  }
+  if (name === 'countTokens') {
+    try {
+      reply(id, 'countTokens', { tokens: loadedEngine().tokenizer.encode(message.params.text, { addSpecialTokens: false }).length });
+    } catch (error) {
+      post({ type: 'response', id, name, ok: false, error: toProtocolError(error) });
+    }
     return;
   }
   if (busyWith !== undefined) {

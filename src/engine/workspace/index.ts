@@ -3,3 +3,4 @@ export * from './filter';
 export * from './nodeSource';
 export * from './ingest';
 export * from './prompt';
+export * from './skipSummary';

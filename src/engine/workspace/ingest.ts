@@ -27,8 +27,8 @@ export interface IngestOptions extends FilterOptions {
   maxFileBytes?: number;
   /** Stop including files once this many tokens are in (default: no limit). */
   maxTotalTokens?: number;
-  /** Counts a file's tokens (e.g. the model tokenizer); default: none counted (0). */
-  countTokens?: (text: string) => number;
+  /** Counts a file's tokens (e.g. the model tokenizer, maybe in another thread); default: none counted (0). */
+  countTokens?: (text: string) => number | Promise<number>;
   onProgress?: (progress: IngestProgress) => void;
   signal?: AbortSignal;
 }
@@ -91,7 +91,8 @@ export async function ingestEntries(entries: AsyncIterable<SourceEntry>, filter:
         if ('reason' in result) {
           skipped.push({ path: entry.path, reason: result.reason });
         } else {
-          const tokens = countTokens ? countTokens(result.text) : 0;
+          const tokens = countTokens ? await countTokens(result.text) : 0;
+          checkCancelled();
           if (options.maxTotalTokens !== undefined && totalTokens + tokens > options.maxTotalTokens) {
             skipped.push({ path: entry.path, reason: 'token-budget' });
           } else {
