@@ -198,6 +198,12 @@ async function summarizeFile(freqkv: FreqKvContext, uri: vscode.Uri | undefined)
   openPanel(freqkv);
   if (!(await ensureModel(freqkv))) return;
   const settings = readSettings();
+  try {
+    FreqKvPanel.post({ type: 'files', included: [{ path: relative, tokens: await freqkv.client.countTokens(text) }], skipped: [] });
+  } catch (error) {
+    await showEngineError(freqkv, error);
+    return;
+  }
   await run(freqkv, `Summarize ${relative}`, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
 }
 

@@ -81,7 +81,7 @@ function showStats(stats: GenerationStats | null): void {
 function showFiles(included: { path: string; tokens: number }[], skipped: { path: string; reason: string }[]): void {
   const tokens = included.reduce((sum, f) => sum + f.tokens, 0);
   const summary = document.createElement('summary');
-  summary.textContent = `Context: ${included.length} files, ${tokens.toLocaleString('en-US')} tokens; ${skipped.length} left out`;
+  summary.textContent = `Context: ${included.length} file${included.length === 1 ? '' : 's'}, ${tokens.toLocaleString('en-US')} tokens; ${skipped.length} left out`;
   const list = (title: string, rows: [string, string][]): HTMLElement => {
     const section = document.createElement('div');
     const heading = document.createElement('h3');
