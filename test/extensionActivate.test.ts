@@ -22,6 +22,9 @@ const commands = new Map<string, Command>();
 const posted: HostToWebviewMessage[] = [];
 const messages: string[] = [];
 const progressMessages: string[] = [];
+/** Settings a test sets, by full name (e.g. freqkv.modelPath). */
+const overrides = new Map<string, unknown>();
+const errorActions: string[][] = [];
 let panelHtml = '';
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
@@ -90,7 +93,11 @@ const fakeVscode = {
     showInputBox: async () => 'Who is in the story?',
     showInformationMessage: async (m: string) => void messages.push(m),
     showWarningMessage: async (m: string) => void messages.push(m),
-    showErrorMessage: async (m: string) => void messages.push(m),
+    showErrorMessage: async (m: string, ...actions: string[]) => {
+      messages.push(m);
+      errorActions.push(actions);
+      return undefined;
+    },
     createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
       panelOptions = options;
       const webview = {
@@ -108,7 +115,9 @@ const fakeVscode = {
   workspace: {
     getConfiguration: (section: string) => ({
       get: <T>(key: string, fallback: T): T =>
-        section === 'files' && key === 'exclude' ? (FILES_EXCLUDE as T) : key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback,
+        overrides.has(`${section}.${key}`)
+          ? (overrides.get(`${section}.${key}`) as T)
+          : section === 'files' && key === 'exclude' ? (FILES_EXCLUDE as T) : key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback,
       update: async () => undefined,
     }),
     onDidChangeConfiguration: noop,
@@ -241,6 +250,31 @@ describe('the extension under a stand-in vscode', () => {
     const after = posted.slice(before);
     expect(after.find((m) => m.type === 'answerStarted')).toMatchObject({ question: 'Summarize notes.md' });
     expect(after.find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toMatchObject({ event: { reason: 'max-tokens' } });
+  });
+
+  it('a missing or corrupt model folder is an error with a button to choose another model', async () => {
+    const corrupt = tempDir('freqkv-ext-corrupt-model-');
+    fs.cpSync(path.join(ROOT, 'models', 'stories260K'), corrupt, { recursive: true });
+    fs.writeFileSync(path.join(corrupt, 'onnx', 'model.onnx'), 'not an onnx file');
+    try {
+      for (const [folder, expected] of [
+        [path.join(WORKSPACE, 'no-such-model'), /ModelNotFound|does not exist|not found/i],
+        [corrupt, /corrupt|not an ONNX|truncated/i],
+      ] as const) {
+        overrides.set('freqkv.modelPath', folder);
+        const before = messages.length;
+        await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
+        const shown = messages.slice(before).join('\n');
+        expect(shown).toMatch(expected);
+        expect(errorActions.at(-1)).toEqual(['Choose Model']);
+      }
+    } finally {
+      overrides.delete('freqkv.modelPath');
+    }
+    // Back on the embedded model, the next request works.
+    const before = posted.length;
+    await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
+    expect(posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeDefined();
   });
 
   it('Download Model says honestly that it is not available yet', async () => {
