@@ -9,7 +9,6 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { randomDecoderModel } from '../src/builder/randomWeights';
 import { Engine } from '../src/engine/engine';
 import {
   downloadModel,
@@ -21,9 +20,8 @@ import {
   type DownloadModelOptions,
   type DownloadProgress,
 } from '../src/engine/model/download';
-import { buildTestModel, tempDir } from './helpers';
-import { startHubServer, type HubServer } from './hubServer';
-import { tinyQwen2 } from './testModels';
+import { tempDir } from './helpers';
+import { buildHubRepo, startHubServer, type HubServer } from './hubServer';
 
 const ROOT = path.resolve(__dirname, '..');
 const REPO = 'onnx-community/Tiny-Test-Instruct';
@@ -32,19 +30,6 @@ const Q4_FILES = ['config.json', 'generation_config.json', 'onnx/model_q4.onnx',
 
 let hub: HubServer;
 let repoDir: string;
-
-/** A repo folder as onnx-community lays it out, with two variants and a README. */
-function buildRepo(): string {
-  const model = randomDecoderModel(tinyQwen2, 11);
-  const fp32 = buildTestModel(model, { externalData: 'always' }, tempDir('hub-fp32')).dir;
-  const q4 = buildTestModel(model, { weights: 'int4', externalData: 'always', externalDataName: 'model_q4.onnx_data' }, tempDir('hub-q4')).dir;
-  const repo = path.join(tempDir('hub'), 'repo');
-  fs.cpSync(fp32, repo, { recursive: true });
-  fs.copyFileSync(path.join(q4, 'onnx', 'model.onnx'), path.join(repo, 'onnx', 'model_q4.onnx'));
-  fs.copyFileSync(path.join(q4, DATA), path.join(repo, DATA));
-  fs.writeFileSync(path.join(repo, 'README.md'), '# A tiny test model\n');
-  return repo;
-}
 
 function options(dest: string, extra: Partial<DownloadModelOptions> = {}): DownloadModelOptions {
   return { repo: REPO, dest, endpoint: hub.endpoint, retries: 0, retryDelayMs: 10, idleTimeoutMs: 5000, ...extra };
@@ -66,7 +51,7 @@ function fileRequests(file: string): { range: string | undefined; status: number
 }
 
 beforeAll(async () => {
-  repoDir = buildRepo();
+  repoDir = buildHubRepo();
   hub = await startHubServer({ [REPO]: repoDir }, { lifetimeMs: 300_000 });
 });
 afterAll(async () => {

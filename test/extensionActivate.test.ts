@@ -2,13 +2,16 @@
 // test is the e2e in code-server): activate registers every command package.json lists, the
 // status bar starts at `KV –`, the panel's HTML carries the CSP, and Ask About Workspace
 // streams an answer from the embedded model through the worker into the panel and the
-// status bar. Only the API surface the extension uses is faked.
+// status bar, and Download Model fetches a builder-made model from a stand-in hub on
+// 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostToWebviewMessage } from '../src/protocol';
+import { tempDir } from './helpers';
+import { buildHubRepo, startHubServer, type HubServer } from './hubServer';
 
 const ROOT = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -24,11 +27,16 @@ let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
 const uri = (fsPath: string) => ({ fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
+const settingUpdates: [string, unknown, unknown][] = [];
+const progressReports: { increment?: number; message?: string }[] = [];
+let hub: HubServer | undefined;
+const globalStorage = tempDir('global-storage');
 
 const fakeVscode = {
   StatusBarAlignment: { Left: 1, Right: 2 },
   ViewColumn: { Beside: -2 },
   ConfigurationTarget: { Global: 1 },
+  ProgressLocation: { Notification: 15 },
   Uri: { file: uri, joinPath: (base: { fsPath: string }, ...parts: string[]) => uri(path.join(base.fsPath, ...parts)) },
   commands: {
     registerCommand: (id: string, run: Command) => {
@@ -41,7 +49,13 @@ const fakeVscode = {
     createStatusBarItem: () => status,
     createOutputChannel: () => ({ info: () => undefined, warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
-    showInformationMessage: async (m: string) => void messages.push(m),
+    showInformationMessage: async (m: string, ...items: string[]) => {
+      messages.push(m);
+      return items.includes('Use This Model') ? 'Use This Model' : undefined;
+    },
+    showQuickPick: async <T>(items: T[]) => items[0],
+    withProgress: async <T>(_options: unknown, task: (progress: unknown, token: unknown) => Promise<T>) =>
+      task({ report: (r: (typeof progressReports)[number]) => progressReports.push(r) }, { isCancellationRequested: false, onCancellationRequested: noop }),
     showWarningMessage: async (m: string) => void messages.push(m),
     showErrorMessage: async (m: string) => void messages.push(m),
     createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
@@ -60,8 +74,9 @@ const fakeVscode = {
   },
   workspace: {
     getConfiguration: () => ({
-      get: <T>(key: string, fallback: T): T => (key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback),
-      update: async () => undefined,
+      get: <T>(key: string, fallback: T): T =>
+        key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : key === 'huggingFaceEndpoint' && hub ? (hub.endpoint as T) : fallback,
+      update: async (key: string, value: unknown, target: unknown) => void settingUpdates.push([key, value, target]),
     }),
     onDidChangeConfiguration: noop,
     asRelativePath: (u: { fsPath: string }) => path.relative(ROOT, u.fsPath),
@@ -77,7 +92,8 @@ let extension: { activate(context: unknown): void };
 const subscriptions: { dispose(): unknown }[] = [];
 const workspaceState = new Map<string, unknown>();
 
-beforeAll(() => {
+beforeAll(async () => {
+  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': buildHubRepo() }, { lifetimeMs: 300_000 });
   loader._load = function (request, parent, isMain) {
     if (request === 'vscode') return fakeVscode;
     return originalLoad.call(this, request, parent, isMain);
@@ -86,6 +102,7 @@ beforeAll(() => {
   extension.activate({
     extensionPath: ROOT,
     extensionUri: uri(ROOT),
+    globalStorageUri: uri(globalStorage),
     subscriptions,
     workspaceState: {
       get: <T>(key: string, fallback: T): T => (workspaceState.has(key) ? (workspaceState.get(key) as T) : fallback),
@@ -96,6 +113,7 @@ beforeAll(() => {
 afterAll(async () => {
   loader._load = originalLoad;
   for (const subscription of subscriptions) await subscription.dispose();
+  await hub?.close();
 });
 
 describe('the extension under a stand-in vscode', () => {
@@ -130,8 +148,16 @@ describe('the extension under a stand-in vscode', () => {
     expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
   });
 
-  it('Download Model says honestly that it is not available yet', async () => {
-    await commands.get('freqkv.downloadModel')!();
-    expect(messages.at(-1)).toMatch(/not available yet/);
+  it('Download Model fetches the picked model into global storage with progress and offers to use it', async () => {
+    expect(manifest.contributes.configuration.properties['freqkv.huggingFaceEndpoint']?.default).toBe('https://huggingface.co');
+    const dir = await commands.get('freqkv.downloadModel')!();
+    const expected = path.join(globalStorage, 'models', 'Qwen2.5-Coder-0.5B-Instruct');
+    expect(dir).toBe(expected);
+    expect(fs.readdirSync(path.join(expected, 'onnx')).sort()).toEqual(['model_q4.onnx', 'model_q4.onnx_data']);
+    expect(hub?.requests.some((r) => r.url.startsWith('/api/models/onnx-community/Qwen2.5-Coder-0.5B-Instruct/tree/main'))).toBe(true);
+    expect(progressReports.some((r) => /of .* · file \d+\/7: onnx\/model_q4\.onnx_data/.test(r.message ?? ''))).toBe(true);
+    expect(progressReports.reduce((sum, r) => sum + (r.increment ?? 0), 0)).toBeCloseTo(100, 5);
+    expect(messages.at(-1)).toMatch(/Qwen2.5-Coder 0.5B Instruct is ready/);
+    expect(settingUpdates).toContainEqual(['modelPath', expected, 1]);
   });
 });

@@ -10,6 +10,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { randomDecoderModel } from '../src/builder/randomWeights';
+import { buildTestModel, tempDir } from './helpers';
+import { tinyQwen2 } from './testModels';
 
 export interface HubBehaviour {
   /** Close the socket after this many body bytes of `path`, for the next `times` requests of it. */
@@ -42,6 +45,23 @@ export interface HubServer {
   behaviour: HubBehaviour;
   requests: RecordedRequest[];
   close(): Promise<void>;
+}
+
+/**
+ * A repo folder as onnx-community lays it out, built by the project's builder from tinyQwen2:
+ * onnx/model.onnx + model.onnx_data (fp32) and onnx/model_q4.onnx + model_q4.onnx_data
+ * (int4 MatMulNBits), the JSON files, and a README.
+ */
+export function buildHubRepo(): string {
+  const model = randomDecoderModel(tinyQwen2, 11);
+  const fp32 = buildTestModel(model, { externalData: 'always' }, tempDir('hub-fp32')).dir;
+  const q4 = buildTestModel(model, { weights: 'int4', externalData: 'always', externalDataName: 'model_q4.onnx_data' }, tempDir('hub-q4')).dir;
+  const repo = path.join(tempDir('hub'), 'repo');
+  fs.cpSync(fp32, repo, { recursive: true });
+  fs.copyFileSync(path.join(q4, 'onnx', 'model.onnx'), path.join(repo, 'onnx', 'model_q4.onnx'));
+  fs.copyFileSync(path.join(q4, 'onnx', 'model_q4.onnx_data'), path.join(repo, 'onnx', 'model_q4.onnx_data'));
+  fs.writeFileSync(path.join(repo, 'README.md'), '# A tiny test model\n');
+  return repo;
 }
 
 const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$/.test(p);

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
 import { FreqKvPanel } from './panel';
 import { collectWorkspaceContext } from './collectWorkspaceContext';
+import { downloadModelCommand } from './downloadModel';
 import { generateParams, modelToLoad, readSettings } from './settings';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
@@ -30,9 +31,7 @@ export function registerCommands(freqkv: FreqKvContext): void {
   register('freqkv.summarizeFile', (uri?: vscode.Uri) => summarizeFile(freqkv, uri));
   register('freqkv.showStats', () => showStats(freqkv));
   register('freqkv.chooseModel', () => chooseModel(freqkv));
-  register('freqkv.downloadModel', () =>
-    vscode.window.showInformationMessage('FreqKV: Download Model is not available yet. Download an ONNX model folder yourself (e.g. onnx-community/Qwen2.5-Coder-0.5B-Instruct) and pick it with FreqKV: Choose Model.'),
-  );
+  register('freqkv.downloadModel', () => downloadModelCommand(freqkv.extension, freqkv.output));
   register('freqkv.cancel', async () => {
     const cancelled = await freqkv.client.cancel();
     if (!cancelled) void vscode.window.showInformationMessage('FreqKV: nothing is running.');

@@ -14,6 +14,8 @@ export interface FreqKvSettings {
   include: string[];
   exclude: string[];
   maxFileBytes: number;
+  /** Where Download Model fetches from: the Hugging Face hub or a mirror of it. */
+  huggingFaceEndpoint: string;
 }
 
 export function readSettings(): FreqKvSettings {
@@ -33,6 +35,7 @@ export function readSettings(): FreqKvSettings {
     include: config.get<string[]>('include', ['**/*']),
     exclude: config.get<string[]>('exclude', []),
     maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
+    huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };
 }
 
