@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine';
 import {
   downloadModel,
+  DiskFullError,
   DownloadCancelledError,
   IntegrityError,
   NetworkError,
@@ -157,6 +158,22 @@ describe('downloadModel from a stand-in hub', () => {
     expectSameFiles(dest);
   });
 
+  it('a file that changed in the repo between two runs is fetched again, not taken from the first run', async () => {
+    const dest = path.join(tempDir('dl'), 'tiny');
+    hub.behaviour.dropAfter = { path: DATA, bytes: 20_000, times: 1 };
+    await expect(downloadModel(options(dest))).rejects.toBeInstanceOf(NetworkError);
+    expect(fs.existsSync(path.join(`${dest}.partial`, 'onnx', 'model_q4.onnx'))).toBe(true);
+    // The listing now gives model_q4.onnx another hash: the complete copy from the first run is dropped.
+    hub.behaviour.wrongSha256 = { path: 'onnx/model_q4.onnx', sha256: 'cd'.repeat(32) };
+    hub.requests.length = 0;
+    await expect(downloadModel(options(dest))).rejects.toThrow(/onnx\/model_q4\.onnx arrived damaged/);
+    expect(fileRequests('model_q4.onnx')).toHaveLength(1);
+    expect(fileRequests('config.json')).toEqual([]);
+    delete hub.behaviour.wrongSha256;
+    await downloadModel(options(dest));
+    expectSameFiles(dest);
+  });
+
   it('cancel mid-file keeps what arrived; the next run resumes it', async () => {
     const dest = path.join(tempDir('dl'), 'tiny');
     hub.behaviour.chunkBytes = 1024;
@@ -183,6 +200,28 @@ describe('downloadModel from a stand-in hub', () => {
     expect(fileRequests('model_q4.onnx_data')).toEqual([{ url: expect.any(String), range: `bytes=${kept}-`, status: 206 }]);
     // Files completed before the cancel are not fetched again.
     expect(fileRequests('config.json')).toEqual([]);
+    expectSameFiles(dest);
+  });
+
+  it('a full disk is DiskFullError: before starting when the listing is larger than the free space, and on ENOSPC', async () => {
+    const dest = path.join(tempDir('dl'), 'tiny');
+    hub.behaviour.listedSize = { path: DATA, size: 1e15 };
+    await expect(downloadModel(options(dest))).rejects.toThrow(/^Not enough disk space for onnx-community\/Tiny-Test-Instruct \(q4\): 1000\.00 TB still to download, [\d.]+ [kMGT]?B free on the disk holding .*Free some space/);
+    delete hub.behaviour.listedSize;
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  it.skipIf(!fs.existsSync('/dev/full'))('ENOSPC while writing (the part file is /dev/full) is DiskFullError; with space again, the download completes', async () => {
+    const dest = path.join(tempDir('dl'), 'tiny');
+    fs.mkdirSync(path.join(`${dest}.partial`, 'onnx'), { recursive: true });
+    const part = path.join(`${dest}.partial`, `${DATA}.part`);
+    fs.symlinkSync('/dev/full', part);
+    const run = downloadModel(options(dest));
+    await expect(run).rejects.toBeInstanceOf(DiskFullError);
+    await expect(run).rejects.toThrow(/^The disk is full while writing onnx\/model_q4\.onnx_data \([\d.]+ kB of this file still to come, [\d.]+ [kMGT]?B free\)\. Free some space, then run the download again/);
+    expect(fs.existsSync(dest)).toBe(false);
+    fs.rmSync(part);
+    await downloadModel(options(dest));
     expectSameFiles(dest);
   });
 

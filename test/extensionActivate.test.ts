@@ -30,6 +30,9 @@ const noop = () => ({ dispose: () => undefined });
 const settingUpdates: [string, unknown, unknown][] = [];
 const progressReports: { increment?: number; message?: string }[] = [];
 let hub: HubServer | undefined;
+/** Which QuickPick item the stand-in picks, and a progress message on which it presses Cancel. */
+let pickIndex = 0;
+let cancelWhen: RegExp | undefined;
 const globalStorage = tempDir('global-storage');
 
 const fakeVscode = {
@@ -53,9 +56,27 @@ const fakeVscode = {
       messages.push(m);
       return items.includes('Use This Model') ? 'Use This Model' : undefined;
     },
-    showQuickPick: async <T>(items: T[]) => items[0],
-    withProgress: async <T>(_options: unknown, task: (progress: unknown, token: unknown) => Promise<T>) =>
-      task({ report: (r: (typeof progressReports)[number]) => progressReports.push(r) }, { isCancellationRequested: false, onCancellationRequested: noop }),
+    showQuickPick: async <T>(items: T[]) => items[pickIndex],
+    withProgress: async <T>(_options: unknown, task: (progress: unknown, token: unknown) => Promise<T>) => {
+      const listeners: (() => void)[] = [];
+      const token = {
+        isCancellationRequested: false,
+        onCancellationRequested: (listener: () => void) => {
+          listeners.push(listener);
+          return { dispose: () => undefined };
+        },
+      };
+      const progress = {
+        report: (r: (typeof progressReports)[number]) => {
+          progressReports.push(r);
+          if (cancelWhen?.test(r.message ?? '') && !token.isCancellationRequested) {
+            token.isCancellationRequested = true;
+            for (const listener of listeners) listener();
+          }
+        },
+      };
+      return task(progress, token);
+    },
     showWarningMessage: async (m: string) => void messages.push(m),
     showErrorMessage: async (m: string) => void messages.push(m),
     createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
@@ -93,7 +114,8 @@ const subscriptions: { dispose(): unknown }[] = [];
 const workspaceState = new Map<string, unknown>();
 
 beforeAll(async () => {
-  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': buildHubRepo() }, { lifetimeMs: 300_000 });
+  const repo = buildHubRepo();
+  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': repo, 'onnx-community/Qwen2.5-Coder-1.5B-Instruct': repo }, { lifetimeMs: 300_000 });
   loader._load = function (request, parent, isMain) {
     if (request === 'vscode') return fakeVscode;
     return originalLoad.call(this, request, parent, isMain);
@@ -159,5 +181,30 @@ describe('the extension under a stand-in vscode', () => {
     expect(progressReports.reduce((sum, r) => sum + (r.increment ?? 0), 0)).toBeCloseTo(100, 5);
     expect(messages.at(-1)).toMatch(/Qwen2.5-Coder 0.5B Instruct is ready/);
     expect(settingUpdates).toContainEqual(['modelPath', expected, 1]);
+  });
+
+  it('Cancel in the progress notification keeps the partial download; the next Download Model resumes it', async () => {
+    pickIndex = 1;
+    cancelWhen = /onnx\/model_q4\.onnx_data/;
+    hub!.behaviour.chunkBytes = 1024;
+    hub!.behaviour.chunkDelayMs = 20;
+    const expected = path.join(globalStorage, 'models', 'Qwen2.5-Coder-1.5B-Instruct');
+    try {
+      expect(await commands.get('freqkv.downloadModel')!()).toBeUndefined();
+      expect(messages.at(-1)).toMatch(/cancelled during onnx\/model_q4\.onnx_data; what was downloaded is kept/);
+      expect(fs.existsSync(expected)).toBe(false);
+      expect(fs.existsSync(path.join(`${expected}.partial`, 'config.json'))).toBe(true);
+      cancelWhen = undefined;
+      delete hub!.behaviour.chunkDelayMs;
+      hub!.requests.length = 0;
+      expect(await commands.get('freqkv.downloadModel')!()).toBe(expected);
+      expect(hub!.requests.some((r) => r.url.endsWith('/config.json'))).toBe(false);
+      expect(settingUpdates).toContainEqual(['modelPath', expected, 1]);
+    } finally {
+      pickIndex = 0;
+      cancelWhen = undefined;
+      delete hub!.behaviour.chunkBytes;
+      delete hub!.behaviour.chunkDelayMs;
+    }
   });
 });

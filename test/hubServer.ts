@@ -21,6 +21,8 @@ export interface HubBehaviour {
   ignoreRange?: boolean;
   /** List this sha256 for `path` instead of the real one. */
   wrongSha256?: { path: string; sha256: string };
+  /** List this size for `path` (an LFS file) instead of the real one. */
+  listedSize?: { path: string; size: number };
   /** Send bodies in chunks of this many bytes with a pause between them. */
   chunkBytes?: number;
   chunkDelayMs?: number;
@@ -175,8 +177,9 @@ function listing(files: Map<string, ServedFile>, behaviour: HubBehaviour): objec
     }
     if (file.lfs) {
       const sha256 = behaviour.wrongSha256?.path === file.path ? behaviour.wrongSha256.sha256 : file.sha256;
-      const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${file.bytes.length}\n`;
-      entries.push({ type: 'file', oid: gitBlobOid(Buffer.from(pointer)), size: file.bytes.length, path: file.path, lfs: { oid: sha256, size: file.bytes.length, pointerSize: pointer.length } });
+      const size = behaviour.listedSize?.path === file.path ? behaviour.listedSize.size : file.bytes.length;
+      const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${size}\n`;
+      entries.push({ type: 'file', oid: gitBlobOid(Buffer.from(pointer)), size, path: file.path, lfs: { oid: sha256, size, pointerSize: pointer.length } });
     } else {
       entries.push({ type: 'file', oid: file.gitOid, size: file.bytes.length, path: file.path });
     }

@@ -78,6 +78,8 @@ export interface DownloadResult {
 
 const MANIFEST = 'freqkv-download.json';
 const LOCK = '.freqkv-download.lock';
+/** The listing a partial folder was downloaded against, to drop files that changed since. */
+const PARTIAL_LISTING = '.freqkv-partial.json';
 
 export async function downloadModel(options: DownloadModelOptions): Promise<DownloadResult> {
   const repo = options.repo ?? DEFAULT_REPO;
@@ -113,6 +115,7 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
   try {
     // Files of another listing (an older revision, another variant) are not part of this one.
     removeStrayFiles(partial, files);
+    fs.writeFileSync(path.join(partial, PARTIAL_LISTING), JSON.stringify({ repo, revision, variant, files }));
     const onDisk = (f: RemoteFile): number => (sizeOf(path.join(partial, f.path)) === f.size ? f.size : Math.min(f.size, sizeOf(path.join(partial, `${f.path}.part`))));
     const remaining = files.reduce((sum, f) => sum + f.size - onDisk(f), 0);
     const free = freeBytes(partial);
@@ -159,6 +162,7 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
       if (!(error instanceof FreqKvError) && !(error instanceof SyntaxError)) throw error;
       throw new UnsupportedRepoError(`${repo} (${variant}) downloaded, but the folder is not a model the engine can run: ${error.message} The files are kept in ${partial}.`);
     }
+    fs.rmSync(path.join(partial, PARTIAL_LISTING), { force: true });
     releaseLock();
     install(partial, dest);
     return { ...result, bytesFetched, bytesResumed, alreadyPresent: false, seconds: (performance.now() - started) / 1000 };
@@ -235,6 +239,10 @@ interface Manifest {
   files?: RemoteFile[];
 }
 
+function key(f: RemoteFile): string {
+  return `${f.path}\t${f.size}\t${f.sha256 ?? ''}\t${f.gitOid ?? ''}`;
+}
+
 function readManifest(dir: string): Manifest | undefined {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as Manifest;
@@ -246,15 +254,25 @@ function readManifest(dir: string): Manifest | undefined {
 /** The folder holds exactly these files (by path, size and hash), each present at its size. */
 function sameDownload(manifest: Manifest | undefined, files: RemoteFile[]): boolean {
   if (!manifest?.files || manifest.files.length !== files.length) return false;
-  const key = (f: RemoteFile): string => `${f.path}\t${f.size}\t${f.sha256 ?? ''}\t${f.gitOid ?? ''}`;
   const had = new Set(manifest.files.map(key));
   return files.every((f) => had.has(key(f)));
 }
 
-/** Deletes files in the partial folder that this listing does not name (complete or part). */
+/**
+ * Deletes files in the partial folder that this listing does not name, or that an earlier run
+ * fetched for a different size or hash (the repo changed between runs), complete or part.
+ */
 function removeStrayFiles(partial: string, files: RemoteFile[]): void {
-  const keep = new Set(files.flatMap((f) => [f.path, `${f.path}.part`]));
+  let before: RemoteFile[] = [];
+  try {
+    before = (JSON.parse(fs.readFileSync(path.join(partial, PARTIAL_LISTING), 'utf8')) as Manifest).files ?? [];
+  } catch {
+    // No earlier listing: keep what is there; sizes and hashes are checked when each file completes.
+  }
+  const previous = new Map(before.map((f) => [f.path, key(f)]));
+  const keep = new Set(files.filter((f) => (previous.get(f.path) ?? key(f)) === key(f)).flatMap((f) => [f.path, `${f.path}.part`]));
   keep.add(LOCK);
+  keep.add(PARTIAL_LISTING);
   const walk = (dir: string, prefix: string): void => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
