@@ -130,6 +130,21 @@ describe('downloadModel from a stand-in hub', () => {
     expectSameFiles(dest);
   });
 
+  it('a stalled reply (no data for idleTimeoutMs) and a 503 are retried, resuming with Range', async () => {
+    const dest = path.join(tempDir('dl'), 'tiny');
+    hub.behaviour.stallAfter = { path: DATA, bytes: 15_000, times: 1 };
+    hub.behaviour.failWith = { path: 'tokenizer.json', status: 503, times: 1 };
+    const started = performance.now();
+    await downloadModel(options(dest, { retries: 1, idleTimeoutMs: 300 }));
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(fileRequests('tokenizer.json').map((r) => r.status)).toEqual([503, 200]);
+    expect(fileRequests('model_q4.onnx_data').map((r) => [r.range, r.status])).toEqual([
+      [undefined, 200],
+      ['bytes=15000-', 206],
+    ]);
+    expectSameFiles(dest);
+  });
+
   it('a server that ignores Range (answers 200) still ends with the right file', async () => {
     const dest = path.join(tempDir('dl'), 'tiny');
     hub.behaviour.dropAfter = { path: DATA, bytes: 20_000, times: 1 };

@@ -17,6 +17,10 @@ import { tinyQwen2 } from './testModels';
 export interface HubBehaviour {
   /** Close the socket after this many body bytes of `path`, for the next `times` requests of it. */
   dropAfter?: { path: string; bytes: number; times: number };
+  /** Send this many body bytes of `path`, then nothing more (the connection stays open), for the next `times` requests. */
+  stallAfter?: { path: string; bytes: number; times: number };
+  /** Answer the next `times` requests of `path` with this status (e.g. 503). */
+  failWith?: { path: string; status: number; times: number };
   /** Answer every request with 200 and the whole file, whatever its Range header says. */
   ignoreRange?: boolean;
   /** List this sha256 for `path` instead of the real one. */
@@ -103,6 +107,13 @@ export async function startHubServer(repos: Record<string, string>, options: { r
       res.writeHead(302, { Location: `/cdn/${match[1]}/${match[2]}/${match[3]}` }).end();
       return;
     }
+    const fail = behaviour.failWith;
+    if (fail && fail.path === file.path && fail.times > 0) {
+      fail.times--;
+      record(fail.status);
+      res.writeHead(fail.status).end();
+      return;
+    }
     sendFile(file, range, behaviour, res, record);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -141,10 +152,17 @@ function sendFile(file: ServedFile, range: string | undefined, behaviour: HubBeh
   res.writeHead(status, headers);
 
   let limit = size;
+  let stall = false;
   const drop = behaviour.dropAfter;
   if (drop && drop.path === file.path && drop.times > 0) {
     drop.times--;
     limit = Math.min(size, start + drop.bytes);
+  }
+  const stallAt = behaviour.stallAfter;
+  if (stallAt && stallAt.path === file.path && stallAt.times > 0) {
+    stallAt.times--;
+    limit = Math.min(size, start + stallAt.bytes);
+    stall = true;
   }
   const chunk = behaviour.chunkBytes ?? 64 * 1024;
   const delay = behaviour.chunkDelayMs ?? 0;
@@ -152,6 +170,7 @@ function sendFile(file: ServedFile, range: string | undefined, behaviour: HubBeh
   const next = (): void => {
     if (res.destroyed) return;
     if (offset >= limit) {
+      if (stall) return; // Headers and some bytes sent, then silence until the client gives up.
       // A pause first, so the client has read every byte sent before the connection dies
       // (a stream that errors drops the chunks it still holds) and the cut is exactly K.
       if (limit < size) setTimeout(() => res.socket?.destroy(), 50);
