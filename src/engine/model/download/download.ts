@@ -1,6 +1,6 @@
 // Download Model: fetches one ONNX variant of a model repo from a Hugging Face hub into a model
 // folder the engine loads. Files go to `<dest>.partial/` (each one as `<file>.part` until its
-// size and hash check out); when every file is there and the folder passes inspectModelFolder,
+// size and hash check out); when every file is there and the folder passes the check,
 // `<dest>.partial` is renamed to `<dest>`, so `<dest>` is never half-written. A cancelled or
 // failed run keeps `<dest>.partial` and the next run resumes it. `<dest>/freqkv-download.json`
 // records what was downloaded; a later run with the same listing does nothing.
@@ -13,10 +13,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseHfConfig } from '../modelConfig';
 import { FreqKvError } from '../../errors';
-import { DiskFullError, DownloadCancelledError, DownloadInProgressError, HubResponseError, NetworkError, RepoNotFoundError, UnsupportedRepoError } from './errors';
-import { fetchFile, formatBytes, freeBytes, sizeOf, sleep } from './fetchFile';
-import { checkRepoId, chooseFiles, DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, fileUrl, nextPageUrl, parseListing, treeUrl, variantBase, type HubEntry, type RemoteFile } from './hub';
-
+import { DiskFullError, UnsupportedRepoError } from './errors';
+import { fetchFile, formatBytes, freeBytes, sizeOf } from './fetchFile';
+import { install, lock, MANIFEST, PARTIAL_LISTING, readManifest, removeStrayFiles, sameDownload } from './folderState';
+import { checkRepoId, chooseFiles, DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, fileUrl, variantBase, type RemoteFile } from './hub';
+import { checkEndpoint, listRepo } from './listing';
 
 export interface DownloadModelOptions {
   /** owner/name on the hub (default onnx-community/Qwen2.5-Coder-0.5B-Instruct). */
@@ -75,11 +76,6 @@ export interface DownloadResult {
   onnxFile: string;
   seconds: number;
 }
-
-const MANIFEST = 'freqkv-download.json';
-const LOCK = '.freqkv-download.lock';
-/** The listing a partial folder was downloaded against, to drop files that changed since. */
-const PARTIAL_LISTING = '.freqkv-partial.json';
 
 export async function downloadModel(options: DownloadModelOptions): Promise<DownloadResult> {
   const repo = options.repo ?? DEFAULT_REPO;
@@ -174,164 +170,6 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
 function checkConfig(dir: string): void {
   const file = path.join(dir, 'config.json');
   parseHfConfig(JSON.parse(fs.readFileSync(file, 'utf8')) as unknown, file);
-}
-
-async function listRepo(endpoint: string, repo: string, revision: string, signal: AbortSignal | undefined, settings: { retries: number; retryDelayMs: number; idleTimeoutMs: number }): Promise<HubEntry[]> {
-  const entries: HubEntry[] = [];
-  let url: string | undefined = treeUrl(endpoint, repo, revision);
-  for (let page = 0; url && page < 100; page++) {
-    const response = await getWithRetries(url, endpoint, signal, settings);
-    if (response.status === 404 || response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
-      throw new RepoNotFoundError(`${endpoint} has no model ${repo} at revision ${revision} (HTTP ${response.status}). Check the name and the revision; private and gated repositories are not supported.`);
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new HubResponseError(`${url} answered ${response.status} ${response.statusText}; expected the repository's file list. Try again later.`);
-    }
-    let json: unknown;
-    try {
-      json = await response.json();
-    } catch (error) {
-      throw new HubResponseError(`${url} did not return JSON (${(error as Error).message}); is ${endpoint} a Hugging Face hub?`);
-    }
-    entries.push(...parseListing(json, url));
-    url = nextPageUrl(response.headers.get('link'));
-    if (url && !/^https?:/.test(url)) url = new URL(url, endpoint).toString();
-  }
-  return entries;
-}
-
-/** GET with bounded retries on network errors, stalls, 429 and 5xx; other replies are returned. */
-async function getWithRetries(url: string, endpoint: string, signal: AbortSignal | undefined, settings: { retries: number; retryDelayMs: number; idleTimeoutMs: number }): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    if (signal?.aborted) throw new DownloadCancelledError('The download was cancelled while listing the repository; nothing was downloaded yet.');
-    const timeout = AbortSignal.timeout(settings.idleTimeoutMs);
-    let problem: string;
-    try {
-      const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, headers: { Accept: 'application/json' } });
-      if (response.status !== 429 && response.status < 500) return response;
-      await response.body?.cancel();
-      problem = `HTTP ${response.status} ${response.statusText}`;
-    } catch (error) {
-      if (signal?.aborted) continue;
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      problem = timeout.aborted ? `no answer within ${Math.round(settings.idleTimeoutMs / 1000)} s` : (cause?.code ?? cause?.message ?? (error as Error).message);
-    }
-    if (attempt >= settings.retries) {
-      throw new NetworkError(`Could not reach ${endpoint} (${problem}). The machine may be offline, or the endpoint may be wrong (a mirror can be set with --endpoint or freqkv.huggingFaceEndpoint).`);
-    }
-    await sleep(Math.min(30_000, settings.retryDelayMs * 2 ** attempt), signal).catch(() => undefined);
-  }
-}
-
-function checkEndpoint(endpoint: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(endpoint);
-  } catch {
-    throw new UnsupportedRepoError(`'${endpoint}' is not a URL; the endpoint is a hub address such as ${DEFAULT_ENDPOINT}.`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new UnsupportedRepoError(`The endpoint ${endpoint} is not http(s); use a hub address such as ${DEFAULT_ENDPOINT}.`);
-}
-
-interface Manifest {
-  files?: RemoteFile[];
-}
-
-function key(f: RemoteFile): string {
-  return `${f.path}\t${f.size}\t${f.sha256 ?? ''}\t${f.gitOid ?? ''}`;
-}
-
-function readManifest(dir: string): Manifest | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as Manifest;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The folder holds exactly these files (by path, size and hash), each present at its size. */
-function sameDownload(manifest: Manifest | undefined, files: RemoteFile[]): boolean {
-  if (!manifest?.files || manifest.files.length !== files.length) return false;
-  const had = new Set(manifest.files.map(key));
-  return files.every((f) => had.has(key(f)));
-}
-
-/**
- * Deletes files in the partial folder that this listing does not name, or that an earlier run
- * fetched for a different size or hash (the repo changed between runs), complete or part.
- */
-function removeStrayFiles(partial: string, files: RemoteFile[]): void {
-  let before: RemoteFile[] = [];
-  try {
-    before = (JSON.parse(fs.readFileSync(path.join(partial, PARTIAL_LISTING), 'utf8')) as Manifest).files ?? [];
-  } catch {
-    // No earlier listing: keep what is there; sizes and hashes are checked when each file completes.
-  }
-  const previous = new Map(before.map((f) => [f.path, key(f)]));
-  const keep = new Set(files.filter((f) => (previous.get(f.path) ?? key(f)) === key(f)).flatMap((f) => [f.path, `${f.path}.part`]));
-  keep.add(LOCK);
-  keep.add(PARTIAL_LISTING);
-  const walk = (dir: string, prefix: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) walk(path.join(dir, entry.name), rel);
-      else if (!keep.has(rel)) fs.rmSync(path.join(dir, entry.name), { force: true });
-    }
-  };
-  walk(partial, '');
-}
-
-/** One download per folder at a time: a lock file holding the pid, taken over when that process is gone. */
-function lock(partial: string): () => void {
-  const file = path.join(partial, LOCK);
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      let held = true;
-      return () => {
-        if (held) fs.rmSync(file, { force: true });
-        held = false;
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(fs.readFileSync(file, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new DownloadInProgressError(`Another download into ${partial} is running (process ${pid}); wait for it or cancel it.`);
-      }
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new DownloadInProgressError(`Could not take the download lock ${file}; delete it if no download is running.`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Renames the complete folder into place; an older folder at `dest` is replaced. */
-function install(partial: string, dest: string): void {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
-  if (!fs.existsSync(dest)) {
-    fs.renameSync(partial, dest);
-    return;
-  }
-  const old = `${dest}.old-${process.pid}`;
-  fs.rmSync(old, { recursive: true, force: true });
-  fs.renameSync(dest, old);
-  try {
-    fs.renameSync(partial, dest);
-  } catch (error) {
-    fs.renameSync(old, dest);
-    throw error;
-  }
-  fs.rmSync(old, { recursive: true, force: true });
 }
 
 /** Network bytes per second over a sliding window of about five seconds; paces progress reports. */
