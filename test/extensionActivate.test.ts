@@ -2,7 +2,8 @@
 // test is the e2e in code-server): activate registers every command package.json lists, the
 // status bar starts at `KV –`, the panel's HTML carries the CSP, and Ask About Workspace
 // streams an answer from the embedded model through the worker into the panel and the
-// status bar. Only the API surface the extension uses is faked.
+// status bar, and Download Model fetches a builder-made model from a stand-in hub on
+// 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
@@ -11,6 +12,7 @@ import picomatch from 'picomatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostToWebviewMessage } from '../src/protocol';
 import { tempDir } from './helpers';
+import { buildHubRepo, startHubServer, type HubServer } from './hubServer';
 
 const ROOT = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -30,6 +32,13 @@ let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
 const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
+const settingUpdates: [string, unknown, unknown][] = [];
+const progressReports: { increment?: number; message?: string }[] = [];
+let hub: HubServer | undefined;
+/** Which QuickPick item the stand-in picks, and a progress message on which it presses Cancel. */
+let pickIndex = 0;
+let cancelWhen: RegExp | undefined;
+const globalStorage = tempDir('global-storage');
 
 // A real folder on disk as the workspace: a source file, a note, a binary file, a file
 // .gitignore names, and a log file files.exclude hides.
@@ -86,12 +95,35 @@ const fakeVscode = {
   window: {
     activeTextEditor: undefined,
     createStatusBarItem: () => status,
-    withProgress: async (_options: unknown, task: (progress: unknown, token: unknown) => Promise<unknown>) =>
-      task({ report: (p: { message: string }) => progressMessages.push(p.message) }, { isCancellationRequested: false, onCancellationRequested: noop }),
     registerWebviewPanelSerializer: noop,
     createOutputChannel: () => ({ info: () => undefined, warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
-    showInformationMessage: async (m: string) => void messages.push(m),
+    showInformationMessage: async (m: string, ...items: string[]) => {
+      messages.push(m);
+      return items.includes('Use This Model') ? 'Use This Model' : undefined;
+    },
+    showQuickPick: async <T>(items: T[]) => items[pickIndex],
+    withProgress: async <T>(_options: unknown, task: (progress: unknown, token: unknown) => Promise<T>) => {
+      const listeners: (() => void)[] = [];
+      const token = {
+        isCancellationRequested: false,
+        onCancellationRequested: (listener: () => void) => {
+          listeners.push(listener);
+          return { dispose: () => undefined };
+        },
+      };
+      const progress = {
+        report: (r: (typeof progressReports)[number]) => {
+          progressReports.push(r);
+          if (r.message) progressMessages.push(r.message);
+          if (cancelWhen?.test(r.message ?? '') && !token.isCancellationRequested) {
+            token.isCancellationRequested = true;
+            for (const listener of listeners) listener();
+          }
+        },
+      };
+      return task(progress, token);
+    },
     showWarningMessage: async (m: string) => void messages.push(m),
     showErrorMessage: async (m: string, ...actions: string[]) => {
       messages.push(m);
@@ -117,8 +149,16 @@ const fakeVscode = {
       get: <T>(key: string, fallback: T): T =>
         overrides.has(`${section}.${key}`)
           ? (overrides.get(`${section}.${key}`) as T)
-          : section === 'files' && key === 'exclude' ? (FILES_EXCLUDE as T) : key === 'maxNewTokens' ? (30 as T) : key === 'cache.capacity' ? (48 as T) : fallback,
-      update: async () => undefined,
+          : section === 'files' && key === 'exclude'
+            ? (FILES_EXCLUDE as T)
+            : key === 'maxNewTokens'
+              ? (30 as T)
+              : key === 'cache.capacity'
+                ? (48 as T)
+                : key === 'huggingFaceEndpoint' && hub
+                  ? (hub.endpoint as T)
+                  : fallback,
+      update: async (key: string, value: unknown, target: unknown) => void settingUpdates.push([key, value, target]),
     }),
     onDidChangeConfiguration: noop,
     asRelativePath: (u: { fsPath: string }) => path.relative(WORKSPACE, u.fsPath),
@@ -143,7 +183,9 @@ let extension: { activate(context: unknown): void };
 const subscriptions: { dispose(): unknown }[] = [];
 const workspaceState = new Map<string, unknown>();
 
-beforeAll(() => {
+beforeAll(async () => {
+  const repo = buildHubRepo();
+  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': repo, 'onnx-community/Qwen2.5-Coder-1.5B-Instruct': repo }, { lifetimeMs: 300_000 });
   loader._load = function (request, parent, isMain) {
     if (request === 'vscode') return fakeVscode;
     return originalLoad.call(this, request, parent, isMain);
@@ -152,6 +194,7 @@ beforeAll(() => {
   extension.activate({
     extensionPath: ROOT,
     extensionUri: uri(ROOT),
+    globalStorageUri: uri(globalStorage),
     subscriptions,
     workspaceState: {
       get: <T>(key: string, fallback: T): T => (workspaceState.has(key) ? (workspaceState.get(key) as T) : fallback),
@@ -162,6 +205,7 @@ beforeAll(() => {
 afterAll(async () => {
   loader._load = originalLoad;
   for (const subscription of subscriptions) await subscription.dispose();
+  await hub?.close();
 });
 
 describe('the extension under a stand-in vscode', () => {
@@ -277,8 +321,41 @@ describe('the extension under a stand-in vscode', () => {
     expect(posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeDefined();
   });
 
-  it('Download Model says honestly that it is not available yet', async () => {
-    await commands.get('freqkv.downloadModel')!();
-    expect(messages.at(-1)).toMatch(/not available yet/);
+  it('Download Model fetches the picked model into global storage with progress and offers to use it', async () => {
+    expect(manifest.contributes.configuration.properties['freqkv.huggingFaceEndpoint']?.default).toBe('https://huggingface.co');
+    const dir = await commands.get('freqkv.downloadModel')!();
+    const expected = path.join(globalStorage, 'models', 'Qwen2.5-Coder-0.5B-Instruct');
+    expect(dir).toBe(expected);
+    expect(fs.readdirSync(path.join(expected, 'onnx')).sort()).toEqual(['model_q4.onnx', 'model_q4.onnx_data']);
+    expect(hub?.requests.some((r) => r.url.startsWith('/api/models/onnx-community/Qwen2.5-Coder-0.5B-Instruct/tree/main'))).toBe(true);
+    expect(progressReports.some((r) => /of .* · file \d+\/7: onnx\/model_q4\.onnx_data/.test(r.message ?? ''))).toBe(true);
+    expect(progressReports.reduce((sum, r) => sum + (r.increment ?? 0), 0)).toBeCloseTo(100, 5);
+    expect(messages.at(-1)).toMatch(/Qwen2.5-Coder 0.5B Instruct is ready/);
+    expect(settingUpdates).toContainEqual(['modelPath', expected, 1]);
+  });
+
+  it('Cancel in the progress notification keeps the partial download; the next Download Model resumes it', async () => {
+    pickIndex = 1;
+    cancelWhen = /onnx\/model_q4\.onnx_data/;
+    hub!.behaviour.chunkBytes = 1024;
+    hub!.behaviour.chunkDelayMs = 20;
+    const expected = path.join(globalStorage, 'models', 'Qwen2.5-Coder-1.5B-Instruct');
+    try {
+      expect(await commands.get('freqkv.downloadModel')!()).toBeUndefined();
+      expect(messages.at(-1)).toMatch(/cancelled during onnx\/model_q4\.onnx_data; what was downloaded is kept/);
+      expect(fs.existsSync(expected)).toBe(false);
+      expect(fs.existsSync(path.join(`${expected}.partial`, 'config.json'))).toBe(true);
+      cancelWhen = undefined;
+      delete hub!.behaviour.chunkDelayMs;
+      hub!.requests.length = 0;
+      expect(await commands.get('freqkv.downloadModel')!()).toBe(expected);
+      expect(hub!.requests.some((r) => r.url.endsWith('/config.json'))).toBe(false);
+      expect(settingUpdates).toContainEqual(['modelPath', expected, 1]);
+    } finally {
+      pickIndex = 0;
+      cancelWhen = undefined;
+      delete hub!.behaviour.chunkBytes;
+      delete hub!.behaviour.chunkDelayMs;
+    }
   });
 });

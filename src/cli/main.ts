@@ -8,6 +8,7 @@
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
+//   freqkv download [--repo OWNER/NAME] [--variant q4] [--out DIR] [--endpoint URL] [--json]
 
 import { FreqKvError } from '../engine/errors';
 import { UsageError } from './args';
@@ -15,6 +16,7 @@ import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
 import { runBench } from './benchFidelity';
 import { runAsk, runSummarize } from './workspaceCommands';
+import { DOWNLOAD_USAGE, runDownload } from './downloadCommand';
 import { GENERATION_OPTIONS_USAGE } from './generationOptions';
 
 const USAGE = `Usage:
@@ -30,6 +32,7 @@ const USAGE = `Usage:
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
                   [--streaming-chunk C] [--threads N]
+  ${DOWNLOAD_USAGE}
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;
 
@@ -50,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return runConvert(rest);
     case 'bench':
       return runBench(rest);
+    case 'download':
+      return runDownload(rest);
     default:
       throw new UsageError(`unknown command '${command}'.\n${USAGE}`);
   }

@@ -8,6 +8,7 @@ import { collectWorkspaceContext, type WorkspaceContext } from './collectWorkspa
 import { generationSettings, modelToLoad, readSettings } from './settings';
 import { classifyContent } from '../engine/workspace/ingest';
 import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
+import { downloadModelCommand } from './downloadModel';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
 import type { ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
@@ -32,9 +33,7 @@ export function registerCommands(freqkv: FreqKvContext): void {
   register('freqkv.summarizeFile', (uri?: vscode.Uri) => summarizeFile(freqkv, uri));
   register('freqkv.showStats', () => showStats(freqkv));
   register('freqkv.chooseModel', () => chooseModel(freqkv));
-  register('freqkv.downloadModel', () =>
-    vscode.window.showInformationMessage('FreqKV: Download Model is not available yet. Download an ONNX model folder yourself (e.g. onnx-community/Qwen2.5-Coder-0.5B-Instruct) and pick it with FreqKV: Choose Model.'),
-  );
+  register('freqkv.downloadModel', () => downloadModelCommand(freqkv.extension, freqkv.output));
   register('freqkv.cancel', async () => {
     const cancelled = await freqkv.client.cancel();
     if (!cancelled) void vscode.window.showInformationMessage('FreqKV: nothing is running.');

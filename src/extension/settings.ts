@@ -16,6 +16,8 @@ export interface FreqKvSettings {
   maxFileBytes: number;
   /** Ask About Workspace adds files until this many tokens; 0: no limit. */
   maxWorkspaceTokens: number;
+  /** Where Download Model fetches from: the Hugging Face hub or a mirror of it. */
+  huggingFaceEndpoint: string;
 }
 
 export function readSettings(): FreqKvSettings {
@@ -36,6 +38,7 @@ export function readSettings(): FreqKvSettings {
     exclude: config.get<string[]>('exclude', []),
     maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
     maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
+    huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };
 }
 
