@@ -19,7 +19,7 @@ import type { KvArray, KvCache } from '../src/engine/kv/kvCache';
 import { rotarySpecOf, rotateRows, type RotarySpec } from '../src/engine/kv/rotary';
 import { klDivergence } from '../src/engine/eval/fidelity';
 import { logProbOf } from '../src/engine/eval/scoreTokens';
-import { collectSegmentCoefficients, fitRvqCodebooks, sampleCalibrationTexts, truncateRvqStages } from '../src/engine/segments/rvqCalibration';
+import { collectSegmentCoefficients, fitRvqCodebooks, RVQ_DEFAULTS, sampleCalibrationTexts, truncateRvqStages } from '../src/engine/segments/rvqCalibration';
 import { Float32Codec, Int8Codec, inverseSequenceDct, RvqCodec, sequenceDct, type Int8CodecOptions, type SegmentCodec } from '../src/engine/segments/codecs';
 import type { RvqParameters } from '../src/engine/segments/codecs/codecState';
 
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
       'calibration-texts': { type: 'string', default: '24' },
       'eval-texts': { type: 'string', default: '8' },
+      'max-samples': { type: 'string' },
     },
   });
   const folder = inspectModelFolder(values.model);
@@ -82,21 +83,26 @@ async function main(): Promise<void> {
   for (const [label, options] of int8Variants) candidates.push({ label, codec: new Int8Codec(options) });
   const rvqFits: { parameters: Omit<RvqParameters, 'stages'>; stages: number[] }[] = values.sweep
     ? [
-        { parameters: { subDim: 8, entries: 256, scale: 'std' }, stages: [1, 2, 4, 6, 8] },
-        { parameters: { subDim: 8, entries: 256, scale: 'rms' }, stages: [4, 8] },
-        { parameters: { subDim: 4, entries: 256, scale: 'std' }, stages: [1, 2, 4] },
-        { parameters: { subDim: 8, entries: 1024, scale: 'std' }, stages: [4] },
+        { parameters: { ...RVQ_DEFAULTS, subDim: 8, scaleBits: 16 }, stages: [1, 2, 4, 6, 8] },
+        { parameters: { ...RVQ_DEFAULTS, subDim: 8, scaleBits: 8 }, stages: [2, 3, 4, 6, 8] },
+        { parameters: { ...RVQ_DEFAULTS, subDim: 4, scaleBits: 16 }, stages: [2, 4] },
+        { parameters: { ...RVQ_DEFAULTS, subDim: 4, scaleBits: 8 }, stages: [2, 3, 4] },
       ]
-    : [{ parameters: { subDim: 8, entries: 256, scale: 'std' }, stages: [1, 2, 4, 8] }];
+    : [{ parameters: RVQ_DEFAULTS, stages: [1, 2, 3, 4] }];
   for (const fit of rvqFits) {
     const most = Math.max(...fit.stages);
     const t0 = performance.now();
-    const books = fitRvqCodebooks(blocks, { ...fit.parameters, stages: most, seed });
+    const cpu0 = process.cpuUsage();
+    const maxSamples = values['max-samples'] ? Number(values['max-samples']) : undefined;
+    const books = fitRvqCodebooks(blocks, { ...fit.parameters, stages: most, seed, maxSamples });
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`rvq d=${fit.parameters.subDim} C=${fit.parameters.entries} ${fit.parameters.scale}: ${most} stages calibrated in ${seconds.toFixed(1)} s`);
+    const cpu = process.cpuUsage(cpu0);
+    console.log(
+      `rvq d=${fit.parameters.subDim} C=${fit.parameters.entries} ${fit.parameters.scale} s${fit.parameters.scaleBits}: ${most} stages calibrated in ${seconds.toFixed(1)} s (${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU)`,
+    );
     for (const stages of fit.stages) {
       candidates.push({
-        label: `rvq d=${fit.parameters.subDim} K=${stages} C=${fit.parameters.entries}${fit.parameters.scale === 'rms' ? ' rms' : ''}`,
+        label: `rvq d=${fit.parameters.subDim} K=${stages} C=${fit.parameters.entries} s${fit.parameters.scaleBits}${fit.parameters.scale === 'rms' ? ' rms' : ''}`,
         codec: new RvqCodec(truncateRvqStages(books, stages)),
         calibrationSeconds: (seconds * stages) / most,
       });

@@ -37,7 +37,9 @@ let calibration: CalibrationBlocks;
 /** Held-out coefficient blocks: the lighthouse story, in two segments. */
 let heldOut: CalibrationBlocks;
 let books: RvqCodebooks;
-const FIT = { subDim: 8, stages: 4, entries: 64, maxSamples: 2048, iterations: 6, seed: 5 } as const;
+/** The same with 8-bit log-scale codes and sub-vectors of 4. */
+let books8: RvqCodebooks;
+const FIT = { subDim: 8, stages: 4, entries: 64, maxSamples: 2048, iterations: 6, seed: 5, scaleBits: 16 } as const;
 
 beforeAll(async () => {
   session = await DecoderSession.open(inspectModelFolder(EMBEDDED_MODEL), { threads: 1 });
@@ -49,6 +51,7 @@ beforeAll(async () => {
     [1, ...story.slice(150, 250)],
   ]);
   books = fitRvqCodebooks(calibration, FIT);
+  books8 = fitRvqCodebooks(calibration, { ...FIT, subDim: 4, stages: 3, scaleBits: 8 });
 });
 afterAll(async () => {
   await session.release();
@@ -84,6 +87,7 @@ function codecs(): [string, SegmentCodec][] {
     ['int8 key groups of 16, values per head', new Int8Codec({ keyGroupRows: 16, valueGroup: 'head' })],
     ['int8 row 0 quantized', new Int8Codec({ keyRowZeroSeparate: false })],
     ['rvq', createSegmentCodec('rvq', { codec: 'rvq', rvq: books })],
+    ['rvq 8-bit scales, sub-vectors of 4', new RvqCodec(books8)],
   ];
 }
 
@@ -157,9 +161,9 @@ describe('int8 codec', () => {
 
 describe('rvq codec', () => {
   it('on held-out real coefficients: error falls with every stage, and 4 stages beat one', () => {
-    for (const kind of ['key', 'value'] as const) {
-      const errors = [1, 2, 3, 4].map((stages) => {
-        const codec = new RvqCodec(truncateRvqStages(books, stages));
+    for (const [kind, fitted] of [['key', books], ['value', books], ['key', books8], ['value', books8]] as const) {
+      const errors = [1, 2, 3].concat(fitted.stages === 4 ? [4] : []).map((stages) => {
+        const codec = new RvqCodec(truncateRvqStages(fitted, stages));
         let error = 0;
         let norm = 0;
         for (let layer = 0; layer < books.numLayers; layer++) {
@@ -175,7 +179,7 @@ describe('rvq codec', () => {
       });
       for (let k = 1; k < errors.length; k++) expect(errors[k]!).toBeLessThan(errors[k - 1]!);
       expect(errors[0]!).toBeLessThan(1);
-      expect(errors[3]!).toBeLessThan(0.75 * errors[0]!);
+      expect(errors.at(-1)!).toBeLessThan(0.75 * errors[0]!);
     }
   });
 
@@ -183,6 +187,8 @@ describe('rvq codec', () => {
     const codec = new RvqCodec(books);
     const block = heldOut.values[0]![0]!;
     expect(codec.encode(block, 'value', 0).length).toBe(24 + Math.ceil((block.rows * block.numKvHeads * (16 + 4 * 6)) / 8));
+    // 8-bit scales, two groups of 4 channels × 3 stages × 6 bits.
+    expect(new RvqCodec(books8).encode(block, 'value', 0).length).toBe(24 + Math.ceil((block.rows * block.numKvHeads * (8 + 2 * 3 * 6)) / 8));
   });
 
   it('calibration is deterministic for a seed and differs for another', () => {
@@ -197,6 +203,7 @@ describe('rvq codec', () => {
     const parsed = parseCodecState(bytes);
     expect(parsed.rvq.keys).toEqual(books.keys);
     expect(parsed.rvq.values).toEqual(books.values);
+    expect(parseCodecState(serializeCodecState({ codec: 'rvq', rvq: books8 })).rvq).toEqual(books8);
     const block = heldOut.keys[4]![1]!;
     const encoded = new RvqCodec(books).encode(block, 'key', 4);
     expect(createSegmentCodec('rvq', parsed).decode(encoded, 'key', 4)).toEqual(new RvqCodec(books).decode(encoded, 'key', 4));

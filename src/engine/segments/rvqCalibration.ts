@@ -13,7 +13,7 @@ import type { DecoderSession } from '../model/decoderSession';
 import { createRng } from '../random';
 import type { SegmentBlock, SegmentKind } from './codec';
 import type { RvqCodebooks, RvqParameters } from './codecs/codecState';
-import { groupChannel, storedScale, vectorScale } from './codecs/rvqCodec';
+import { groupChannel, scaleCoderOf, vectorScale, type ScaleCoder } from './codecs/rvqCodec';
 import { sequenceDct } from './codecs/sequenceDct';
 import { kmeans } from './kmeans';
 
@@ -70,10 +70,31 @@ export interface RvqCalibrationOptions extends Partial<RvqParameters> {
   maxSamples?: number;
 }
 
-export const RVQ_DEFAULTS: RvqParameters = { subDim: 8, stages: 4, entries: 256, scale: 'std' };
+/**
+ * Defaults for stories260K's head_dim 8, chosen with `scripts/codec-quality.ts --sweep`
+ * (bench-results/codecs-sweep.json): at equal bytes, sub-vectors of 4 beat whole-head vectors
+ * from ~200 bytes per token up, and 8-bit log scales beat float16 scales (the scale is a third of
+ * a 4-stage code at head_dim 8). 3 stages of 256 entries: 281 bytes per token (float32: 1280,
+ * int8: 372) with KL 5e-4 and top-1 agreement 0.99; 2 stages give 201 bytes at KL 5e-3.
+ */
+export const RVQ_DEFAULTS: RvqParameters = { subDim: 4, stages: 3, entries: 256, scale: 'std', scaleBits: 8 };
+
+/** log2 of the smallest and largest per-vector scale in `blocks`. */
+export function scaleRange(blocks: readonly SegmentBlock[], mode: RvqParameters['scale']): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const { rows, numKvHeads: heads, headDim: dim, data } of blocks) {
+    for (let v = 0; v < heads * rows; v++) {
+      const l = Math.log2(vectorScale(data, v * dim, dim, mode));
+      if (l < lo) lo = l;
+      if (l > hi) hi = l;
+    }
+  }
+  return Number.isFinite(lo) ? [lo, hi] : [0, 0];
+}
 
 /** The scaled sub-vectors of every coefficient row and head of `blocks`, [n, subDim] row-major. */
-export function rvqSamples(blocks: readonly SegmentBlock[], kind: SegmentKind, parameters: Pick<RvqParameters, 'subDim' | 'scale'>): Float32Array {
+export function rvqSamples(blocks: readonly SegmentBlock[], kind: SegmentKind, parameters: Pick<RvqParameters, 'subDim' | 'scale'>, scales: ScaleCoder): Float32Array {
   const { subDim, scale } = parameters;
   let count = 0;
   for (const block of blocks) count += block.rows * block.numKvHeads * (block.headDim / subDim);
@@ -85,8 +106,8 @@ export function rvqSamples(blocks: readonly SegmentBlock[], kind: SegmentKind, p
     for (let h = 0; h < heads; h++) {
       for (let r = 0; r < rows; r++) {
         const offset = (h * rows + r) * dim;
-        // The scale rounded to float16 exactly as the codec stores it.
-        const s = storedScale(vectorScale(data, offset, dim, scale));
+        // The scale rounded exactly as the codec stores it.
+        const s = scales.decode(scales.encode(vectorScale(data, offset, dim, scale)));
         for (let b = 0; b < G; b++) for (let j = 0; j < subDim; j++) out[at++] = data[offset + groupChannel(kind, b, j, G, subDim)]! / s;
       }
     }
@@ -101,6 +122,7 @@ export function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrati
     stages: options.stages ?? RVQ_DEFAULTS.stages,
     entries: options.entries ?? RVQ_DEFAULTS.entries,
     scale: options.scale ?? RVQ_DEFAULTS.scale,
+    scaleBits: options.scaleBits ?? RVQ_DEFAULTS.scaleBits,
   };
   const seed = options.seed ?? 0;
   const maxSamples = options.maxSamples ?? 8192;
@@ -110,11 +132,17 @@ export function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrati
   const { subDim, stages, entries } = parameters;
   if (!Number.isInteger(subDim) || subDim < 1 || headDim % subDim !== 0) throw new RangeError(`fitRvqCodebooks: sub-vectors of ${subDim} channels do not divide head_dim ${headDim}`);
   const numLayers = blocks.keys.length;
-  const books: RvqCodebooks = { ...parameters, numLayers, headDim, keys: [], values: [] };
+  const scaleRanges = new Float32Array(numLayers * 4);
+  for (let layer = 0; layer < numLayers; layer++) {
+    scaleRanges.set(scaleRange(blocks.keys[layer]!, parameters.scale), layer * 4);
+    scaleRanges.set(scaleRange(blocks.values[layer]!, parameters.scale), layer * 4 + 2);
+  }
+  const books: RvqCodebooks = { ...parameters, numLayers, headDim, scaleRanges, keys: [], values: [] };
   for (let layer = 0; layer < numLayers; layer++) {
     for (const kind of ['key', 'value'] as const) {
       const streamSeed = seed * 1000003 + layer * 2 + (kind === 'key' ? 0 : 1);
-      const all = rvqSamples((kind === 'key' ? blocks.keys : blocks.values)[layer]!, kind, parameters);
+      const scales = scaleCoderOf(books, kind, layer);
+      const all = rvqSamples((kind === 'key' ? blocks.keys : blocks.values)[layer]!, kind, parameters, scales);
       const residual = subsample(all, subDim, maxSamples, createRng(streamSeed));
       const book = new Float32Array(stages * entries * subDim);
       const n = residual.length / subDim;

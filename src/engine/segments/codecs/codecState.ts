@@ -11,8 +11,10 @@
 //  12  subDim   u16
 //  14  stages   u16
 //  16  entries  u32
-//  20  (zero)   u32
-//  24  for each layer: key codebooks then value codebooks, each [stages, entries, subDim] f32
+//  20  scaleBits u8  16 (float16 scales) or 8 (log-scale codes over a calibrated range)
+//  21  (zero)   3 bytes
+//  24  scale ranges: per layer, keys (lo, hi) then values (lo, hi), log2, f32
+//  …   for each layer: key codebooks then value codebooks, each [stages, entries, subDim] f32
 //  …   crc32    u32  of every byte before it
 
 import { crc32 } from './checksum';
@@ -34,11 +36,19 @@ export interface RvqParameters {
   entries: number;
   /** Per-vector scale: the standard deviation over head_dim as in the paper ('std'), or the root mean square ('rms'). */
   scale: RvqScaleMode;
+  /**
+   * Bits of each stored scale: 16 (float16, as in the paper) or 8 (ours: a code for log2(s) on
+   * 256 even steps of a range calibrated per layer and kind; with head_dim 8 a 16-bit scale
+   * costs as much as two 8-bit stage indices).
+   */
+  scaleBits: 8 | 16;
 }
 
 export interface RvqCodebooks extends RvqParameters {
   numLayers: number;
   headDim: number;
+  /** log2 of the smallest and largest scale seen in calibration: [layer·4 + (0 keys | 2 values) + (0 lo | 1 hi)]. */
+  scaleRanges: Float32Array;
   /** Per layer: [stages, entries, subDim] row-major; stage k at offset k·entries·subDim. */
   keys: Float32Array[];
   values: Float32Array[];
@@ -57,6 +67,11 @@ export function checkRvqCodebooks(books: RvqCodebooks): void {
     throw new CodecStateError(`RVQ codebooks have an impossible shape (${numLayers} layers, head_dim ${headDim}, sub-vectors of ${subDim}, ${stages} stages of ${entries} entries); recalibrate them.`);
   }
   if (books.scale !== 'std' && books.scale !== 'rms') throw new CodecStateError(`RVQ codebooks have an unknown scale mode ${String(books.scale)}; recalibrate them.`);
+  if (books.scaleBits !== 8 && books.scaleBits !== 16) throw new CodecStateError(`RVQ codebooks have ${String(books.scaleBits)}-bit scales, not 8 or 16; recalibrate them.`);
+  const ranges = books.scaleRanges;
+  if (!(ranges instanceof Float32Array) || ranges.length !== numLayers * 4 || !ranges.every(Number.isFinite) || ranges.some((lo, i) => i % 2 === 0 && !(ranges[i + 1]! >= lo))) {
+    throw new CodecStateError(`RVQ codebooks have ${ranges?.length ?? 0} unusable scale range values where ${numLayers * 4} ordered finite ones were expected; recalibrate them.`);
+  }
   const size = stages * entries * subDim;
   for (const list of [books.keys, books.values]) {
     if (list.length !== numLayers || list.some((book) => book.length !== size)) {
@@ -69,7 +84,7 @@ export function serializeCodecState(state: CodecState): Uint8Array {
   const books = state.rvq;
   checkRvqCodebooks(books);
   const size = books.stages * books.entries * books.subDim;
-  const out = new Uint8Array(HEADER_BYTES + books.numLayers * 2 * size * 4 + 4);
+  const out = new Uint8Array(HEADER_BYTES + books.numLayers * 4 * 4 + books.numLayers * 2 * size * 4 + 4);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC, true);
   view.setUint16(4, VERSION, true);
@@ -80,7 +95,12 @@ export function serializeCodecState(state: CodecState): Uint8Array {
   view.setUint16(12, books.subDim, true);
   view.setUint16(14, books.stages, true);
   view.setUint32(16, books.entries, true);
+  view.setUint8(20, books.scaleBits);
   let at = HEADER_BYTES;
+  for (const x of books.scaleRanges) {
+    view.setFloat32(at, x, true);
+    at += 4;
+  }
   for (let layer = 0; layer < books.numLayers; layer++) {
     for (const book of [books.keys[layer]!, books.values[layer]!]) {
       for (let i = 0; i < size; i++, at += 4) view.setFloat32(at, book[i]!, true);
@@ -109,11 +129,15 @@ export function parseCodecState(bytes: Uint8Array): CodecState {
   const subDim = view.getUint16(12, true);
   const stages = view.getUint16(14, true);
   const entries = view.getUint32(16, true);
+  const scaleBits = view.getUint8(20);
+  if (scaleBits !== 8 && scaleBits !== 16) fail(`${scaleBits}-bit scales`);
   const size = stages * entries * subDim;
-  if (entries > MAX_ENTRIES || bytes.length !== HEADER_BYTES + numLayers * 2 * size * 4 + 4) fail(`${bytes.length} bytes do not hold ${numLayers} layers of ${stages}×${entries}×${subDim} codebooks`);
+  if (entries > MAX_ENTRIES || bytes.length !== HEADER_BYTES + numLayers * 4 * 4 + numLayers * 2 * size * 4 + 4) fail(`${bytes.length} bytes do not hold ${numLayers} layers of ${stages}×${entries}×${subDim} codebooks`);
   const keys: Float32Array[] = [];
   const values: Float32Array[] = [];
   let at = HEADER_BYTES;
+  const scaleRanges = new Float32Array(numLayers * 4);
+  for (let i = 0; i < scaleRanges.length; i++, at += 4) scaleRanges[i] = view.getFloat32(at, true);
   for (let layer = 0; layer < numLayers; layer++) {
     for (const list of [keys, values]) {
       const book = new Float32Array(size);
@@ -122,7 +146,7 @@ export function parseCodecState(bytes: Uint8Array): CodecState {
       list.push(book);
     }
   }
-  const rvq: RvqCodebooks = { numLayers, headDim, subDim, stages, entries, scale: scaleByte === 0 ? 'std' : 'rms', keys, values };
+  const rvq: RvqCodebooks = { numLayers, headDim, subDim, stages, entries, scale: scaleByte === 0 ? 'std' : 'rms', scaleBits: scaleBits as 8 | 16, scaleRanges, keys, values };
   try {
     checkRvqCodebooks(rvq);
   } catch (error) {

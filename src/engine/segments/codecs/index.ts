@@ -1,5 +1,12 @@
 // The public surface of the segment codecs: a factory by name, RVQ calibration, the codec
-// state's (de)serialization and the errors. The segment store uses only this file.
+// state's (de)serialization and the errors. The segment store uses only this file:
+//   const rvq = await calibrateRvq(session, texts, { seed });       // texts: token ids, each ≤ context
+//   fs.writeFileSync(statePath, serializeCodecState({ codec: 'rvq', rvq }));
+//   const codec = createSegmentCodec('rvq', parseCodecState(fs.readFileSync(statePath)));
+//   bytes = codec.encode(sequenceDct(preRopeRows), 'key', layer);  … codec.decode(bytes, 'key', layer, rows)
+// Every failure is a SegmentCodecError (UnknownCodecError, CodecStateError, CorruptSegmentBlockError).
+// An RVQ block records its codebooks' checksum (RvqCodec.fingerprint): include it in the store's
+// settings key so that recalibrating invalidates old segments.
 
 import type { CodecName, SegmentCodec } from '../codec';
 import type { CodecState } from './codecState';
@@ -34,7 +41,7 @@ export function createSegmentCodec(name: string, state?: CodecState, options: { 
 }
 
 export type { CodecName, SegmentBlock, SegmentCodec, SegmentKind } from '../codec';
-export { calibrateRvq, collectSegmentCoefficients, fitRvqCodebooks, RVQ_DEFAULTS, type CalibrationBlocks, type RvqCalibrationOptions } from '../rvqCalibration';
+export { calibrateRvq, collectSegmentCoefficients, fitRvqCodebooks, RVQ_DEFAULTS, sampleCalibrationTexts, truncateRvqStages, type CalibrationBlocks, type RvqCalibrationOptions } from '../rvqCalibration';
 export { parseCodecState, serializeCodecState, type CodecState, type RvqCodebooks, type RvqParameters } from './codecState';
 export { CodecStateError, CorruptSegmentBlockError, SegmentCodecError, UnknownCodecError } from './errors';
 export { Float32Codec } from './float32Codec';

@@ -2,8 +2,9 @@
 // in large language model", arXiv 2410.15704; KV-COMPRESSION.md §2), applied to the DCT
 // coefficient rows of a stored segment.
 //   Per row and head: s = the standard deviation of the head_dim values (or their RMS, a state
-//   option), s = 1 if 0; u = x / s, no mean subtraction. s is stored as float16 and the
-//   rounded value is the one divided by, so decode multiplies by exactly what encode used.
+//   option), s = 1 if 0; u = x / s, no mean subtraction. s is stored as float16 (or as an
+//   8-bit log code, a state option) and the rounded value is the one divided by, so decode
+//   multiplies by exactly what encode used.
 //   u is split into G = head_dim / subDim sub-vectors: values contiguous chunks, keys strided
 //   groups (group b holds channels b, b+G, b+2G, …).
 //   Each sub-vector is encoded greedily through K stages: index i_k = the entry of stage k's
@@ -11,7 +12,7 @@
 //   Codebooks (codecState.ts) are per layer and kind, shared by all heads and groups.
 // Payload after the header (blockFormat.ts; the header's tag is the codebooks' CRC, so bytes
 // encoded with other codebooks are refused): one bit stream, least significant bit first,
-// row-major: for each row, for each head: 16-bit scale, then for each group, for each stage,
+// row-major: for each row, for each head: the scale (16 or 8 bits, see codecState.ts), then for each group, for each stage,
 // a ceil(log2(entries))-bit index. The first r rows are therefore a prefix of the stream.
 
 import { float32ToFloat16Bits } from '../../floatFormats';
@@ -67,9 +68,32 @@ function halfToFloat(bits: number): number {
   return f16Value[0];
 }
 
-/** The scale as stored: float16-rounded (and clamped to float16's positive range). */
-export function storedScale(s: number): number {
-  return halfToFloat(scaleBits(s));
+/** How one layer's key or value scales are stored: `bits` per scale, encode s → code, decode code → s. */
+export interface ScaleCoder {
+  bits: number;
+  encode(s: number): number;
+  decode(code: number): number;
+}
+
+/** 16 bits: float16 (clamped to its positive range, never 0). */
+const FLOAT16_SCALES: ScaleCoder = { bits: 16, encode: scaleBits, decode: halfToFloat };
+
+/** 8 bits: code c ↦ 2^(lo + c·(hi − lo)/255), the nearest code to log2(s), clamped to the range. */
+function logScaleCoder(lo: number, hi: number): ScaleCoder {
+  const step = (hi - lo) / 255;
+  const table = Float32Array.from({ length: 256 }, (_, c) => 2 ** (lo + c * step));
+  return {
+    bits: 8,
+    encode: (s) => (step > 0 ? Math.min(255, Math.max(0, Math.round((Math.log2(s) - lo) / step))) : 0),
+    decode: (code) => table[code]!,
+  };
+}
+
+/** The scale coder of a layer and kind under these codebooks. */
+export function scaleCoderOf(books: Pick<RvqCodebooks, 'scaleBits' | 'scaleRanges'>, kind: SegmentKind, layer: number): ScaleCoder {
+  if (books.scaleBits === 16) return FLOAT16_SCALES;
+  const at = layer * 4 + (kind === 'key' ? 0 : 2);
+  return logScaleCoder(books.scaleRanges[at]!, books.scaleRanges[at + 1]!);
 }
 
 /** Writes bit fields least significant bit first. */
@@ -109,9 +133,9 @@ export class RvqCodec implements SegmentCodec {
     this.groups = codebooks.headDim / codebooks.subDim;
   }
 
-  /** Bits one row takes: per head a 16-bit scale and groups × stages indices. */
+  /** Bits one row takes: per head a scale and groups × stages indices. */
   private rowBits(heads: number): number {
-    return heads * (16 + this.groups * this.codebooks.stages * this.bits);
+    return heads * (this.codebooks.scaleBits + this.groups * this.codebooks.stages * this.bits);
   }
 
   private checkShape(kind: SegmentKind, layer: number, headDim: number): Float32Array {
@@ -128,6 +152,7 @@ export class RvqCodec implements SegmentCodec {
     const book = this.checkShape(kind, layer, dim);
     const { subDim, stages, entries, scale } = this.codebooks;
     const G = this.groups;
+    const scales = scaleCoderOf(this.codebooks, kind, layer);
     const out = new Uint8Array(BLOCK_HEADER_BYTES + Math.ceil((rows * this.rowBits(heads)) / 8));
     writeBlockHeader(out, { codec: this.name, version: VERSION, kind, flags: 0, param: 0, layer, numKvHeads: heads, headDim: dim, rows, tag: this.fingerprint });
     const writer = new BitWriter(out, BLOCK_HEADER_BYTES);
@@ -137,9 +162,9 @@ export class RvqCodec implements SegmentCodec {
     for (let r = 0; r < rows; r++) {
       for (let h = 0; h < heads; h++) {
         const offset = (h * rows + r) * dim;
-        const bits = scaleBits(vectorScale(data, offset, dim, scale));
-        writer.write(bits, 16);
-        const s = halfToFloat(bits);
+        const code = scales.encode(vectorScale(data, offset, dim, scale));
+        writer.write(code, scales.bits);
+        const s = scales.decode(code);
         for (let b = 0; b < G; b++) {
           for (let j = 0; j < subDim; j++) residual[j] = data[offset + groupChannel(kind, b, j, G, subDim)]! / s;
           for (let k = 0; k < stages; k++) {
@@ -165,6 +190,7 @@ export class RvqCodec implements SegmentCodec {
     checkLength(bytes, BLOCK_HEADER_BYTES + Math.ceil((header.rows * this.rowBits(heads)) / 8), header);
     const { subDim, stages, entries } = this.codebooks;
     const G = this.groups;
+    const scales = scaleCoderOf(this.codebooks, kind, layer);
     const block = emptyBlock(header, decodeRows);
     const reader = new BitReader(bytes, BLOCK_HEADER_BYTES);
     const stageSize = entries * subDim;
@@ -172,7 +198,7 @@ export class RvqCodec implements SegmentCodec {
     for (let r = 0; r < decodeRows; r++) {
       for (let h = 0; h < heads; h++) {
         const offset = (h * decodeRows + r) * dim;
-        const s = halfToFloat(reader.read(16));
+        const s = scales.decode(reader.read(scales.bits));
         if (!(s > 0) || !Number.isFinite(s)) {
           throw new CorruptSegmentBlockError(`An RVQ segment block (${kind}s of layer ${layer}) is corrupt: row ${r} head ${h} has scale ${s}. Delete the segment so that it is rebuilt.`);
         }
