@@ -4,9 +4,11 @@
 // after BOS are stored as a segment would be (un-rotate keys, DCT along the sequence, encode,
 // decode, inverse DCT, re-rotate) and the rest of the text is scored against that cache;
 // perplexity of the continuation and KL(unquantized ‖ codec) of every next-token distribution.
+// With --keep 0.5 the segment is also rebuilt at half its rows (truncated coefficients), to set
+// each codec's error beside the error of truncation itself (KL against the full cache).
 // RVQ codebooks are calibrated on texts the model samples itself (seeded); the evaluation texts
 // are bench/texts/the-lighthouse-cat.txt and sampled texts of another seed (held out).
-// Usage: node scripts/run-ts.js scripts/codec-quality.ts [--model DIR] [--json OUT] [--sweep]
+// Usage: node scripts/run-ts.js scripts/codec-quality.ts [--model DIR] [--json OUT] [--sweep] [--keep 1,0.5]
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
       'calibration-texts': { type: 'string', default: '24' },
       'eval-texts': { type: 'string', default: '8' },
       'max-samples': { type: 'string' },
+      keep: { type: 'string', default: '1,0.5' },
     },
   });
   const folder = inspectModelFolder(values.model);
@@ -115,14 +118,15 @@ async function main(): Promise<void> {
   for (const tokens of evalTexts) references.push((await continuation(session, tokens, split(tokens), undefined, rotary)).logits);
 
   const rows: Record<string, unknown>[] = [];
-  console.log(`\n${'codec'.padEnd(30)} ${'bytes/token'.padStart(11)} ${'× fp32'.padStart(7)} ${'key err'.padStart(8)} ${'val err'.padStart(8)} ${'ppl'.padStart(7)} ${'KL'.padStart(9)} ${'top-1'.padStart(6)} ${'enc ms/tok'.padStart(10)}`);
-  let referencePpl = 0;
-  for (const candidate of candidates) {
+  const keeps = values.keep.split(',').map(Number);
+  console.log(`\n${'codec'.padEnd(30)} ${'keep'.padStart(4)} ${'bytes/token'.padStart(11)} ${'× fp32'.padStart(7)} ${'key err'.padStart(8)} ${'val err'.padStart(8)} ${'ppl'.padStart(7)} ${'KL'.padStart(9)} ${'top-1'.padStart(6)} ${'enc ms/tok'.padStart(10)}`);
+  const referencePpl = new Map<number, number>();
+  for (const keep of keeps) for (const candidate of candidates) {
     const totals: Totals = { bytes: 0, rows: 0, keyError: 0, keyNorm: 0, valueError: 0, valueNorm: 0, nll: 0, kl: 0, top1: 0, predictions: 0 };
     const timing = { encodeMs: 0 };
     for (let t = 0; t < evalTexts.length; t++) {
       const tokens = evalTexts[t]!;
-      const result = await continuation(session, tokens, split(tokens), { codec: candidate.codec, totals, timing }, rotary);
+      const result = await continuation(session, tokens, split(tokens), { codec: candidate.codec, keep, totals, timing }, rotary);
       const vocab = session.vocabSize;
       const reference = references[t]!;
       for (let i = 0; i < result.logProbs.length; i++) {
@@ -135,15 +139,18 @@ async function main(): Promise<void> {
       }
     }
     const perplexity = Math.exp(totals.nll / totals.predictions);
-    if (candidate.label === 'float32') referencePpl = perplexity;
+    if (candidate.label === 'float32') referencePpl.set(keep, perplexity);
+    const float32Ppl = referencePpl.get(keep) ?? 0;
     const row = {
       codec: candidate.label,
+      keep,
       bytesPerToken: totals.bytes / totals.rows,
       ratioToFloat32: (totals.bytes / totals.rows) / (folder.config.numLayers * 2 * folder.config.numKvHeads * folder.config.headDim * 4),
       keyRelativeError: Math.sqrt(totals.keyError / totals.keyNorm),
       valueRelativeError: Math.sqrt(totals.valueError / totals.valueNorm),
       perplexity,
-      perplexityIncrease: referencePpl > 0 ? perplexity / referencePpl - 1 : 0,
+      /** Relative to float32 at the same resolution. */
+      perplexityIncrease: float32Ppl > 0 ? perplexity / float32Ppl - 1 : 0,
       kl: totals.kl / totals.predictions,
       top1: totals.top1 / totals.predictions,
       encodeMsPerToken: timing.encodeMs / totals.rows,
@@ -153,7 +160,7 @@ async function main(): Promise<void> {
     };
     rows.push(row);
     console.log(
-      `${row.codec.padEnd(30)} ${row.bytesPerToken.toFixed(1).padStart(11)} ${row.ratioToFloat32.toFixed(3).padStart(7)} ${row.keyRelativeError.toFixed(4).padStart(8)} ${row.valueRelativeError.toFixed(4).padStart(8)} ${row.perplexity.toFixed(3).padStart(7)} ${row.kl.toExponential(2).padStart(9)} ${row.top1.toFixed(3).padStart(6)} ${row.encodeMsPerToken.toFixed(3).padStart(10)}`,
+      `${row.codec.padEnd(30)} ${row.keep.toFixed(2).padStart(4)} ${row.bytesPerToken.toFixed(1).padStart(11)} ${row.ratioToFloat32.toFixed(3).padStart(7)} ${row.keyRelativeError.toFixed(4).padStart(8)} ${row.valueRelativeError.toFixed(4).padStart(8)} ${row.perplexity.toFixed(3).padStart(7)} ${row.kl.toExponential(2).padStart(9)} ${row.top1.toFixed(3).padStart(6)} ${row.encodeMsPerToken.toFixed(3).padStart(10)}`,
     );
   }
   if (values.json) {
@@ -186,12 +193,12 @@ async function continuation(
   session: DecoderSession,
   tokens: number[],
   split: number,
-  through: { codec: SegmentCodec; totals: Totals; timing: { encodeMs: number } } | undefined,
+  through: { codec: SegmentCodec; keep: number; totals: Totals; timing: { encodeMs: number } } | undefined,
   rotary: RotarySpec,
 ): Promise<{ logits: Float32Array; logProbs: Float64Array }> {
   const cache = session.createCache(tokens.length);
   for (let at = 0; at < split - 1; at += 128) await session.forward(tokens.slice(at, Math.min(at + 128, split - 1)), cache);
-  if (through) roundTrip(cache, through.codec, rotary, through.totals, through.timing);
+  if (through) roundTrip(cache, through.codec, through.keep, rotary, through.totals, through.timing);
   const vocab = session.vocabSize;
   const rest = tokens.slice(split - 1, tokens.length - 1);
   const logits = new Float32Array(rest.length * vocab);
@@ -203,13 +210,17 @@ async function continuation(
   return { logits, logProbs };
 }
 
-/** Rows [1, n) of every layer as a stored segment: un-rotate, DCT, encode, decode, inverse DCT, re-rotate. */
-function roundTrip(cache: KvCache, codec: SegmentCodec, rotary: RotarySpec, totals: Totals, timing: { encodeMs: number }): void {
+/**
+ * Rows [1, n) of every layer as a stored segment: un-rotate, DCT, encode, decode, inverse DCT
+ * (at round(keep · L) rows, as a segment truncated to a lower resolution), re-rotate.
+ */
+function roundTrip(cache: KvCache, codec: SegmentCodec, keep: number, rotary: RotarySpec, totals: Totals, timing: { encodeMs: number }): void {
   const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
   const n = cache.rows;
   const prefix = 1;
   const L = n - prefix;
   const positions = Float64Array.from({ length: L }, (_, j) => prefix + j);
+  const L2 = Math.max(1, Math.round(L * keep));
   const keys: KvArray[] = [];
   const values: KvArray[] = [];
   for (let layer = 0; layer < numLayers; layer++) {
@@ -237,14 +248,21 @@ function roundTrip(cache: KvCache, codec: SegmentCodec, rotary: RotarySpec, tota
         totals.valueError += error;
         totals.valueNorm += norm;
       }
-      const back = inverseSequenceDct(decoded, L, L).data;
-      if (kind === 'key') rotateRows(rotary, back, heads, L, positions, 1);
-      for (let h = 0; h < heads; h++) all.set(back.subarray(h * L * dim, (h + 1) * L * dim), (h * n + prefix) * dim);
-      (kind === 'key' ? keys : values).push(fromFloat32(all, cache));
+      // The segment at L2 rows: its first L2 coefficient rows decoded on their own, an L2-point
+      // inverse, keys re-rotated to slots 1 … L2 behind the BOS row.
+      const part = codec.decode(bytes, kind, layer, L2);
+      const back = inverseSequenceDct(part, L, L2).data;
+      if (kind === 'key') rotateRows(rotary, back, heads, L2, positions, 1);
+      const out = new Float32Array(heads * (prefix + L2) * dim);
+      for (let h = 0; h < heads; h++) {
+        out.set(all.subarray(h * n * dim, (h * n + prefix) * dim), h * (prefix + L2) * dim);
+        out.set(back.subarray(h * L2 * dim, (h + 1) * L2 * dim), (h * (prefix + L2) + prefix) * dim);
+      }
+      (kind === 'key' ? keys : values).push(fromFloat32(out, cache));
     }
   }
   totals.rows += L;
-  cache.replaceRows(keys, values, n);
+  cache.replaceRows(keys, values, prefix + L2);
 }
 
 main().catch((error: unknown) => {
