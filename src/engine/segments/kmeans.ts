@@ -93,10 +93,12 @@ export function kmeans(points: Float32Array, dim: number, options: KmeansOptions
   } else {
     const first = Math.floor(random() * n);
     centroids.set(points.subarray(first * dim, (first + 1) * dim), 0);
-    for (let i = 0; i < n; i++) distances[i] = squaredDistance(points, i * dim, centroids, 0, dim);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      distances[i] = squaredDistance(points, i * dim, centroids, 0, dim);
+      total += distances[i]!;
+    }
     for (let c = 1; c < clusters; c++) {
-      let total = 0;
-      for (let i = 0; i < n; i++) total += distances[i]!;
       let chosen = 0;
       if (total > 0) {
         let target = random() * total;
@@ -112,9 +114,11 @@ export function kmeans(points: Float32Array, dim: number, options: KmeansOptions
         chosen = Math.floor(random() * n); // every point coincides with a centre already
       }
       centroids.set(points.subarray(chosen * dim, (chosen + 1) * dim), c * dim);
+      total = 0;
       for (let i = 0; i < n; i++) {
         const d = squaredDistance(points, i * dim, centroids, c * dim, dim);
         if (d < distances[i]!) distances[i] = d;
+        total += distances[i]!;
       }
     }
   }

@@ -29,17 +29,26 @@ export function sequenceDct(block: SegmentBlock): SegmentBlock {
   const out = new Float32Array(data.length);
   if (L === 0) return { ...block, data: out };
   const basis = basisOf(L);
-  const acc = new Float64Array(dim);
+  // Each channel's rows as one contiguous column, so that X[k] is a dot product of two
+  // contiguous arrays (basis row k and the column).
+  const columns = new Float64Array(dim * L);
   for (let h = 0; h < heads; h++) {
     const base = h * L * dim;
+    for (let j = 0; j < L; j++) for (let d = 0; d < dim; d++) columns[d * L + j] = data[base + j * dim + d]!;
     for (let k = 0; k < L; k++) {
-      acc.fill(0);
-      for (let j = 0; j < L; j++) {
-        const w = basis[k * L + j]!;
-        const row = base + j * dim;
-        for (let d = 0; d < dim; d++) acc[d] = acc[d]! + w * data[row + d]!;
+      const b = k * L;
+      for (let d = 0; d < dim; d++) {
+        const c = d * L;
+        let s0 = 0;
+        let s1 = 0;
+        let j = 0;
+        for (; j + 1 < L; j += 2) {
+          s0 += basis[b + j]! * columns[c + j]!;
+          s1 += basis[b + j + 1]! * columns[c + j + 1]!;
+        }
+        if (j < L) s0 += basis[b + j]! * columns[c + j]!;
+        out[base + k * dim + d] = s0 + s1;
       }
-      out.set(acc, base + k * dim);
     }
   }
   return { rows: L, numKvHeads: heads, headDim: dim, data: out };
