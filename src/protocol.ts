@@ -160,7 +160,7 @@ export interface HostToWebview {
   stats: { stats: GenerationStats | null; modelDir: string | null };
   /** The workspace's earlier questions and answers, sent when the panel (re)loads. */
   history: { turns: ConversationTurn[] };
-  /** A notice to show above the conversation (e.g. the embedded model cannot answer about code). */
+  /** A notice to show above the conversation (e.g. the embedded model cannot answer about code); '' hides it. */
   notice: { text: string };
   /** What went into the question's context and what was left out, with why. */
   files: { included: { path: string; tokens: number }[]; skipped: { path: string; reason: string }[] };

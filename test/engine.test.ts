@@ -100,6 +100,21 @@ describe('requests', () => {
     }
   });
 
+  it('a tokenizer with more tokens than the model is a clear error, not an onnxruntime failure', async () => {
+    const dir = path.join(work, 'small-vocab');
+    writeModelFolder(dir, randomDecoderModel(tinyQwen2, 1), storiesTokenizer(), { weights: 'float32', kvCache: 'float32' });
+    const mismatched = await Engine.load({ modelDir: dir });
+    try {
+      const run = collect(mismatched.generate({ prompt: 'Once upon a time, a cat', maxNewTokens: 5, sampling: GREEDY }));
+      await expect(run).rejects.toThrow(InvalidRequestError);
+      await expect(collect(mismatched.generate({ prompt: 'Once upon a time, a cat', maxNewTokens: 5, sampling: GREEDY }))).rejects.toThrow(/only 97 tokens .* tokenizer.json \(512 tokens\) does not belong to this model/);
+      // Ids inside the model's range still run.
+      await expect(collect(mismatched.generate({ promptIds: [1, 20, 30], maxNewTokens: 2, sampling: GREEDY }))).resolves.toBeDefined();
+    } finally {
+      await mismatched.dispose();
+    }
+  });
+
   it('max new tokens 0 is refused', async () => {
     await expect(collect(engine.generate({ prompt: 'Hi', maxNewTokens: 0, sampling: GREEDY }))).rejects.toThrow(InvalidRequestError);
   });

@@ -59,7 +59,8 @@ export interface HubServer {
  * (int4 MatMulNBits), the JSON files, and a README.
  */
 export function buildHubRepo(): string {
-  const model = randomDecoderModel(tinyQwen2, 11);
+  // The vocabulary of the tokenizer buildTestModel writes (stories260K's 512 pieces), so any text encodes into the model's range.
+  const model = randomDecoderModel({ ...tinyQwen2, vocabSize: 512 }, 11);
   const fp32 = buildTestModel(model, { externalData: 'always' }, tempDir('hub-fp32')).dir;
   const q4 = buildTestModel(model, { weights: 'int4', externalData: 'always', externalDataName: 'model_q4.onnx_data' }, tempDir('hub-q4')).dir;
   const repo = path.join(tempDir('hub'), 'repo');

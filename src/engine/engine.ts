@@ -6,7 +6,7 @@ import { DecoderSession } from './model/decoderSession';
 import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import { runGeneration, type GenerationEvent } from './generate/generator';
 import type { SamplingOptions } from './generate/sampler';
-import { EmptyPromptError, EngineBusyError } from './generate/errors';
+import { EmptyPromptError, EngineBusyError, InvalidRequestError } from './generate/errors';
 import { createRng } from './random';
 import { createCompressor, type CacheOptions, type CompressorChoice } from './kv/createCompressor';
 
@@ -61,6 +61,19 @@ export class Engine {
 
   /** Prompt ids for a request: its ids, or its text encoded; an empty prompt starts from BOS. */
   encodePrompt(request: Pick<GenerateRequest, 'prompt' | 'promptIds'>): number[] {
+    const ids = this.promptIdsOf(request);
+    const vocab = this.folder.config.vocabSize;
+    const outside = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocab);
+    if (outside !== undefined) {
+      throw new InvalidRequestError(
+        `The prompt has token id ${outside}, but the model in ${this.folder.dir} has only ${vocab} tokens (config.json vocab_size): ` +
+          `its tokenizer.json (${this.tokenizer.vocabSize} tokens) does not belong to this model. Re-download or re-convert the model folder.`,
+      );
+    }
+    return ids;
+  }
+
+  private promptIdsOf(request: Pick<GenerateRequest, 'prompt' | 'promptIds'>): number[] {
     if (request.promptIds && request.promptIds.length > 0) return request.promptIds;
     const text = request.prompt ?? '';
     if (text === '') {

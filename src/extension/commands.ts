@@ -72,7 +72,7 @@ async function ensureModel(freqkv: FreqKvContext): Promise<boolean> {
   try {
     await freqkv.client.loadModel(wanted);
     freqkv.loadedModel = wanted;
-    if (settings.modelPath.trim() === '') FreqKvPanel.post({ type: 'notice', text: EMBEDDED_NOTICE });
+    FreqKvPanel.post({ type: 'notice', text: settings.modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
     return true;
   } catch (error) {
     await showEngineError(freqkv, error);
@@ -210,7 +210,7 @@ async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
   if (reveal) openPanel(freqkv);
   const reply = await freqkv.client.getStats();
   FreqKvPanel.post({ type: 'stats', stats: reply.stats, modelDir: reply.model?.modelDir ?? null });
-  if (readSettings().modelPath.trim() === '') FreqKvPanel.post({ type: 'notice', text: EMBEDDED_NOTICE });
+  FreqKvPanel.post({ type: 'notice', text: readSettings().modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
 }
 
 async function clearCache(freqkv: FreqKvContext): Promise<void> {

@@ -161,7 +161,7 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
       break;
     case 'notice':
       notice.textContent = message.text;
-      notice.hidden = false;
+      notice.hidden = message.text === '';
       break;
   }
 });

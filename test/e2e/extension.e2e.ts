@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCodeServer, type CodeServer } from './codeServer';
+import { buildHubRepo, startHubServer, type HubServer } from '../hubServer';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VSIX = path.join(ROOT, 'out', 'freqkv-code-linux-x64.vsix');
@@ -32,6 +33,7 @@ function makeWorkspace(): string {
 }
 
 let server: CodeServer;
+let hub: HubServer;
 let browser: Browser;
 let page: Page;
 let workspace: string;
@@ -87,7 +89,11 @@ beforeAll(async () => {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   for (const old of fs.readdirSync(SCREENSHOTS)) if (old.endsWith('.png')) fs.rmSync(path.join(SCREENSHOTS, old));
   workspace = makeWorkspace();
+  // Download Model fetches from a stand-in hub on 127.0.0.1 serving a builder-made model (nothing else is reachable here).
+  const repo = buildHubRepo();
+  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': repo, 'onnx-community/Qwen2.5-Coder-1.5B-Instruct': repo }, { lifetimeMs: 900_000 });
   server = await startCodeServer(VSIX, {
+    'freqkv.huggingFaceEndpoint': hub.endpoint,
     'chat.disableAIFeatures': true,
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
@@ -109,6 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
+  await hub?.close();
 });
 
 describe('FreqKV in code-server', () => {
@@ -167,5 +174,43 @@ describe('FreqKV in code-server', () => {
     await statusBarItem().click();
     const frame = await panelFrame();
     expect(await statValue(frame, 'Cache rows')).toMatch(/^\d+ \/ \d+$/);
+  });
+
+  it('Download Model fetches a model with a progress notification, and Use This Model switches Ask to it', async () => {
+    // Away from the status bar: its hover would cover the notification toasts.
+    await page.mouse.move(600, 300);
+    await page.keyboard.press('Escape');
+    await runCommand('FreqKV: Download Model');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Qwen2.5-Coder-0.5B-Instruct' }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Enter');
+    const use = page.locator('.notification-toast .monaco-button', { hasText: 'Use This Model' }).first();
+    await use.waitFor({ timeout: 120_000 });
+    expect(await page.locator('.notification-toast', { hasText: 'is ready' }).first().innerText()).toMatch(/Qwen2.5-Coder 0.5B Instruct is ready/);
+    await screenshot('05-download-model');
+    // The progress toast closes once the download is done; click when the toasts stop moving.
+    await page.locator('.notification-toast', { hasText: 'downloading' }).first().waitFor({ state: 'hidden', timeout: 30_000 });
+    await use.click();
+    // Focus returns to the workbench once the toast has gone; a palette opened before that closes again.
+    await page.locator('.notification-toast', { hasText: 'is ready' }).first().waitFor({ state: 'hidden', timeout: 30_000 });
+    await page.waitForTimeout(500);
+    expect(hub.requests.some((r) => r.url.includes('/resolve/main/onnx/model_q4.onnx'))).toBe(true);
+
+    const frameBefore = await panelFrame();
+    const answersBefore = await frameBefore.locator('.answer').count();
+    await runCommand('FreqKV: Ask About Workspace');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await page.waitForTimeout(300);
+    await input.fill('What does lightTheLamp return?');
+    await page.keyboard.press('Enter');
+    const frame = await waitForAnswer(answersBefore);
+    expect(await frame.locator('.error').allInnerTexts()).toEqual([]);
+    // The notice that the embedded story model cannot answer about code is gone with it.
+    expect(await frame.locator('#notice').isHidden()).toBe(true);
+    await statusBarItem().hover();
+    const tooltip = page.locator('.monaco-hover, .workbench-hover', { hasText: 'Cache rows' }).first();
+    await tooltip.waitFor({ timeout: 15_000 });
+    expect(await tooltip.innerText()).toMatch(/Model: .*Qwen2\.5-Coder-0\.5B-Instruct/);
+    await screenshot('06-ask-with-downloaded-model');
   });
 });
