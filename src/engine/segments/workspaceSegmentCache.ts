@@ -46,7 +46,7 @@ export interface SegmentCacheSettings {
   storeDir?: string;
   /** The store's size cap in bytes. */
   maxStoreBytes?: number;
-  /** Names this workspace in the store (its manifest), e.g. its absolute root path. */
+  /** Names this workspace in the store, e.g. its absolute root path (one manifest per workspace, model and settings). */
   workspaceId: string;
 }
 
@@ -184,7 +184,7 @@ export class WorkspaceSegmentCache {
    */
   async update(files: readonly WorkspaceFileEntry[], onProgress?: (p: UpdateProgress) => void, signal?: AbortSignal): Promise<UpdateReport> {
     const started = performance.now();
-    const warningsBefore = this.store.warnings.length;
+    const notesBefore = this.notes.length;
     const entries: Entry[] = [];
     let built = 0;
     let reused = 0;
@@ -214,8 +214,8 @@ export class WorkspaceSegmentCache {
     }
     this.entries = entries;
     this.index = undefined;
-    const removed = this.store.commitWorkspace(this.settings.workspaceId, entries.map((e) => e.name));
-    const warnings = this.store.warnings.slice(warningsBefore);
+    const removed = this.store.commitWorkspace(`${this.settings.workspaceId}\n${this.modelId}\n${this.settingsId}`, entries.map((e) => e.name));
+    const warnings = [...this.store.warnings, ...this.notes.slice(notesBefore)];
     return { files: entries.length, built, reused, rebuiltCorrupt, removed, workspaceTokens, tokensPrefilled, ms: performance.now() - started, persisted: this.store.persisting, warnings };
   }
 
