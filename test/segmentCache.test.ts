@@ -91,7 +91,8 @@ describe('WorkspaceSegmentCache', () => {
     const [a, b, c] = segmentFiles(store);
     fs.truncateSync(a!, Math.floor(fs.statSync(a!).size / 2));
     const bytes = fs.readFileSync(b!);
-    bytes[bytes.length >> 1] ^= 0x01;
+    const middle = bytes.length >> 1;
+    bytes[middle] = bytes[middle]! ^ 0x01;
     fs.writeFileSync(b!, bytes);
     const segments = open(store);
     const report = await segments.update(files);
