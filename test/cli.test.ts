@@ -290,3 +290,34 @@ describe('freqkv ask --mode segmented (the segment store)', () => {
     expect(json.files.length + json.dropped.length).toBe(13);
   });
 });
+
+describe('freqkv bench workspace', () => {
+  it('--quick writes JSON and Markdown with timing, bytes per token and the fidelity table', () => {
+    const root = tempDir('bench-ws');
+    fs.writeFileSync(path.join(root, 'a.txt'), 'Once upon a time there was a dog named Max. He liked to run in the park.\n');
+    fs.writeFileSync(path.join(root, 'b.md'), '# Cats\nThe cat slept in the sun all day long.\n');
+    const out = path.join(tempDir('bench-ws-out'), 'ws.json');
+    const result = freqkv('bench', 'workspace', '--quick', '--workspace', root, '--json', out);
+    expect(result.status, result.stderr).toBe(0);
+    const json = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      files: number;
+      timing: { coldIngestMs: number; warmTimeToFirstTokenMs: number; editedFileTokensPrefilled: number; sequentialTimeToFirstTokenMs: number };
+      disk: { codecs: { codec: string; bytesPerToken: number }[] };
+      fidelity: { rows: { probe: string; method: string; budget: number | null; perplexity: number; kl: number | null }[] };
+    };
+    expect(json.files).toBe(2);
+    expect(json.timing.coldIngestMs).toBeGreaterThan(0);
+    expect(json.timing.warmTimeToFirstTokenMs).toBeGreaterThan(0);
+    expect(json.timing.editedFileTokensPrefilled).toBeGreaterThan(0);
+    expect(json.timing.sequentialTimeToFirstTokenMs).toBeGreaterThan(0);
+    expect(json.disk.codecs.find((c) => c.codec === 'float32')!.bytesPerToken).toBeGreaterThan(0);
+    const methods = new Set(json.fidelity.rows.map((r) => `${r.probe}:${r.method}`));
+    for (const m of ['continuation:sequential-full', 'continuation:sequential-freqkv', 'continuation:segmented-float32', 'recall:segmented-float32']) expect(methods).toContain(m);
+    for (const r of json.fidelity.rows) expect(r.perplexity).toBeGreaterThan(1);
+    // At full budget FreqKV never compresses: identical to the reference.
+    expect(json.fidelity.rows.find((r) => r.probe === 'continuation' && r.method === 'sequential-freqkv' && r.budget === 512)!.kl).toBeLessThan(1e-6);
+    const md = fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
+    expect(md).toMatch(/warm time to first token/);
+    expect(md).toMatch(/\| segmented-float32 \| 512 \|/);
+  });
+});

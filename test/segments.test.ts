@@ -158,3 +158,13 @@ describe('splitAskPrompt', () => {
     expect(splitAskPrompt(chat, 'Why?').prefix).toMatch(/code assistant/);
   });
 });
+
+describe('allocateRows with many files', () => {
+  it('keeps the most relevant file whole even when the least relevant must be dropped', () => {
+    const files = Array.from({ length: 200 }, (_, i) => ({ storedRows: 60, score: i === 123 ? 5 : 0.01 }));
+    const { rows, dropped } = allocateRows(files, 400, { minRows: 4 });
+    expect(rows[123]).toBe(60);
+    expect(dropped.length).toBe(200 - 1 - 85);
+    expect(rows.reduce((a, b) => a + b, 0)).toBe(400);
+  });
+});

@@ -1,7 +1,8 @@
 // Shares a budget of cache rows among files by relevance (issue 5, "Assembly per question").
-// Every file first gets a minimum (a few rows, or all of a shorter segment), so nothing is
+// The most relevant file gets full resolution first if that takes at most half the budget.
+// Every other file then gets a minimum (a few rows, or all of a shorter segment), so nothing is
 // silently dropped; if even the minimums do not fit, the least relevant files are dropped and
-// named. Of the rows left, the most relevant files get full resolution in score order while
+// named. Of the rows left, the next most relevant files get full resolution in score order while
 // each fits in half of what is left; the rest is shared in proportion to relevance (plus a
 // floor, so files that match no term still get some), never more than a file's stored rows.
 
@@ -37,11 +38,21 @@ export function allocateRows(files: readonly AllocationInput[], budget: number, 
   const total = files.reduce((n, f) => n + f.storedRows, 0);
   if (total <= budget) return { rows: files.map((f) => f.storedRows), dropped: [] };
 
-  // Minimums, most relevant first; what does not fit is dropped.
   let left = Math.max(0, Math.floor(budget));
+  // The most relevant file first, at full resolution if that takes at most a share of the budget.
+  const top = order[0];
+  if (top !== undefined && files[top]!.score > 0 && files[top]!.storedRows <= fullShare * left) {
+    rows[top] = files[top]!.storedRows;
+    left -= rows[top]!;
+  }
+  // Minimums, most relevant first; what does not fit is dropped.
   const kept: number[] = [];
   const dropped: number[] = [];
   for (const i of order) {
+    if (rows[i]! > 0) {
+      kept.push(i);
+      continue;
+    }
     const need = Math.min(minRows, files[i]!.storedRows);
     if (need <= left) {
       rows[i] = need;

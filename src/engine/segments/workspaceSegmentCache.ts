@@ -83,12 +83,14 @@ export interface UpdateReport {
 }
 
 export interface AssembleOptions extends AllocationOptions {
-  /** Rows for prefix, segments and question (default: the capacity). */
+  /** Rows for prefix, segments and question, and the capacity of the cache made (default: the capacity). */
   budget?: number;
   /** Rows left free for the answer before FreqKV compresses (default 64). */
   reserveRows?: number;
   /** A path ranked above every other file (e.g. the file a command is about). */
   focus?: string;
+  /** Slot order by path (files not named go first, least relevant first); default: by relevance. */
+  order?: readonly string[];
 }
 
 export interface IncludedSegment {
@@ -251,8 +253,13 @@ export class WorkspaceSegmentCache {
       .map((_, i) => i)
       .filter((i) => allocation.rows[i]! > 0)
       .sort((a, b) => scores[a]! - scores[b]! || (this.entries[b]!.path < this.entries[a]!.path ? -1 : 1));
+    if (options.order) {
+      const rank = new Map(options.order.map((p, k) => [p, k]));
+      const at = (i: number): number => rank.get(this.entries[i]!.path) ?? -1;
+      chosen.sort((a, b) => at(a) - at(b));
+    }
 
-    const cache = this.session.createCache(capacity);
+    const cache = this.session.createCache(budget);
     if (P > 0) await this.session.forward(this.prefixIds, cache);
     const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
     const total = P + chosen.reduce((n, i) => n + allocation.rows[i]!, 0);
