@@ -276,6 +276,9 @@ describe('freqkv ask --mode segmented (the segment store)', () => {
     expect(plain.stderr).toMatch(/warning: The segment store .* cannot be written/);
     expect(freqkv('ask', '--workspace', root, '--mode', 'parallel', 'Why?').stderr).toMatch(/--mode must be one of segmented, sequential/);
     expect(freqkv('ask', '--workspace', root, '--codec', 'zip', 'Why?').status).toBe(2);
+    const tiny = freqkv('ask', '--workspace', root, '--store', tempDir('seg-store'), '--capacity', '7', 'Why?');
+    expect(tiny.status).toBe(2);
+    expect(tiny.stderr).toMatch(/too small for the segmented mode.*--mode sequential/);
   });
 
   it('works on a model with a float16 cache', () => {

@@ -12,7 +12,9 @@
 // sequential full-resolution cache (the reference), sequential FreqKV and the assembled
 // segmented cache for each codec at several budgets (KL and top-1 agreement against the
 // reference); and the recall probe across files (a passage in the first file, repeated after
-// the last). Writes JSON and Markdown (default bench-results/workspace.json and .md).
+// the last). The segmented cache gets as many rows at the start as sequential FreqKV at the same
+// N holds when the continuation starts, so the two are compared at equal memory.
+// Writes JSON and Markdown (default bench-results/workspace.json and .md).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -307,11 +309,15 @@ async function measureFidelity(
     out.push(row('sequential-full', null, reference));
     for (const budget of budgets) {
       const freqkv = (): KvCompressor => createCompressor({ method: 'freqkv', capacity: budget, sinks: 4, retain: 0.5, recent: defaultRecentWindow(budget, 4) }, engine.folder.config).compressor;
-      out.push(row('sequential-freqkv', budget, await score(freqkv(), all, context.length)));
+      const sequential = await score(freqkv(), all, context.length);
+      out.push(row('sequential-freqkv', budget, sequential));
+      // The same rows at the start as sequential FreqKV had (equal memory).
+      const question = tok.decode(scored);
+      const segmentRows = sequential.startRows - prefix.length;
       for (const codec of codecs) {
         const segments = new WorkspaceSegmentCache(engine.session, tok, engine.folder, base(undefined, codec));
         await segments.update(probeFiles);
-        const assembled = await segments.assemble(tok.decode(scored), { budget, reserveRows: 0, focus, order: ordered.map((f) => f.path) });
+        const assembled = await segments.assemble(question, { budget, segmentRows, focus, order: ordered.map((f) => f.path) });
         const scoredRow = await score(freqkv(), scored, 0, assembled.cache);
         out.push(row(`segmented-${codec}`, budget, scoredRow, assembled));
       }

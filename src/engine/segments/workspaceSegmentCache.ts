@@ -14,6 +14,7 @@
 // keys rotated to those slots. The question's tokens are left for the generator to prefill.
 
 import { createHash } from 'node:crypto';
+import { FreqKvError } from '../errors';
 import { copyRows, fromFloat32, toFloat32 } from '../kv/compressor';
 import type { KvCache } from '../kv/kvCache';
 import { rotarySpecOf, rotateRows, type RotarySpec } from '../kv/rotary';
@@ -31,6 +32,9 @@ import { buildSegment, type SegmentPrefillSettings } from './segmentBuilder';
 import { decodeSegmentFile, encodeSegmentFile, SEGMENT_FORMAT_VERSION, SegmentCorruptError, type SegmentFileContents, type SegmentHeader } from './segmentFile';
 import { SegmentStore } from './segmentStore';
 import { inverseDct } from './spectrum';
+
+/** Settings the segmented mode cannot work with (a capacity too small for the prefix and sinks). */
+export class SegmentSettingsError extends FreqKvError {}
 
 export interface SegmentCacheSettings {
   codec: CodecName;
@@ -89,6 +93,12 @@ export interface AssembleOptions extends AllocationOptions {
   reserveRows?: number;
   /** A path ranked above every other file (e.g. the file a command is about). */
   focus?: string;
+  /**
+   * Rows for the segments, instead of budget − prefix − question − reserve (at most budget −
+   * prefix): e.g. to compare with another cache at equal rows. The question then compresses
+   * the cache as it is prefilled if it does not fit.
+   */
+  segmentRows?: number;
   /** Slot order by path (files not named go first, least relevant first); default: by relevance. */
   order?: readonly string[];
 }
@@ -167,7 +177,9 @@ export class WorkspaceSegmentCache {
     const P = this.prefixIds.length;
     const sinks = settings.sinks;
     if (settings.capacity < P + sinks + 2 + 1) {
-      throw new RangeError(`WorkspaceSegmentCache: capacity ${settings.capacity} is too small for a prefix of ${P} tokens and ${sinks} sinks`);
+      throw new SegmentSettingsError(
+        `The cache capacity ${settings.capacity} is too small for the segmented mode: the prompt prefix takes ${P} rows and each file needs ${sinks} sinks and 3 more rows. Raise --capacity to at least ${P + sinks + 3}, or use --mode sequential.`,
+      );
     }
     const recent = Math.max(0, Math.min(settings.recent, settings.capacity - P - sinks - 2));
     this.prefill = { capacity: settings.capacity, sinks, retain: settings.retain, recent, chunk: settings.prefillChunk ?? 128 };
@@ -231,7 +243,7 @@ export class WorkspaceSegmentCache {
     const P = this.prefixIds.length;
     const reserve = options.reserveRows ?? DEFAULT_RESERVE_ROWS;
     const budget = Math.min(options.budget ?? capacity, capacity);
-    const segmentBudget = Math.max(0, budget - P - questionIds.length - reserve);
+    const segmentBudget = Math.min(options.segmentRows ?? Infinity, Math.max(0, budget - P - (options.segmentRows === undefined ? questionIds.length + reserve : 0)));
     this.index ??= new RelevanceIndex(this.entries);
     const scores = this.index.score(question);
     if (options.focus !== undefined) {
