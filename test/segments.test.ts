@@ -103,8 +103,10 @@ describe('allocateRows', () => {
   it('drops the least relevant, and says so, only when the minimums do not fit', () => {
     const files = Array.from({ length: 10 }, (_, i) => ({ storedRows: 50, score: i }));
     const { rows, dropped } = allocateRows(files, 20, { minRows: 4 });
-    expect(dropped.sort()).toEqual([0, 1, 2, 3, 4]);
-    expect(rows.slice(5)).toEqual([4, 4, 4, 4, 4]);
+    // The most relevant takes half the budget; the next two their minimum; the rest are dropped;
+    // the 2 rows left go by relevance.
+    expect(dropped.sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(rows.slice(7)).toEqual([4, 5, 11]);
   });
 
   it('never exceeds the budget nor a file\'s rows (random cases)', () => {
@@ -166,5 +168,12 @@ describe('allocateRows with many files', () => {
     expect(rows[123]).toBe(60);
     expect(dropped.length).toBe(200 - 1 - 85);
     expect(rows.reduce((a, b) => a + b, 0)).toBe(400);
+  });
+
+  it('gives the most relevant file half the budget when it is longer than that', () => {
+    const files = Array.from({ length: 200 }, (_, i) => ({ storedRows: 500, score: i === 7 ? 5 : 0.01 }));
+    const { rows, dropped } = allocateRows(files, 400, { minRows: 4 });
+    expect(rows[7]).toBe(200);
+    expect(dropped.length).toBe(200 - 1 - 50);
   });
 });

@@ -1,5 +1,5 @@
 // Shares a budget of cache rows among files by relevance (issue 5, "Assembly per question").
-// The most relevant file gets full resolution first if that takes at most half the budget.
+// The most relevant file gets full resolution first, or half the budget if it is longer.
 // Every other file then gets a minimum (a few rows, or all of a shorter segment), so nothing is
 // silently dropped; if even the minimums do not fit, the least relevant files are dropped and
 // named. Of the rows left, the next most relevant files get full resolution in score order while
@@ -39,10 +39,11 @@ export function allocateRows(files: readonly AllocationInput[], budget: number, 
   if (total <= budget) return { rows: files.map((f) => f.storedRows), dropped: [] };
 
   let left = Math.max(0, Math.floor(budget));
-  // The most relevant file first, at full resolution if that takes at most a share of the budget.
+  // The most relevant file first: full resolution, or a share of the budget if it is longer.
   const top = order[0];
-  if (top !== undefined && files[top]!.score > 0 && files[top]!.storedRows <= fullShare * left) {
-    rows[top] = files[top]!.storedRows;
+  if (top !== undefined && files[top]!.score > 0) {
+    rows[top] = Math.min(files[top]!.storedRows, Math.max(Math.min(minRows, files[top]!.storedRows), Math.floor(fullShare * left)));
+    if (rows[top]! > left) rows[top] = 0;
     left -= rows[top]!;
   }
   // Minimums, most relevant first; what does not fit is dropped.
