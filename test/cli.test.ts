@@ -1,6 +1,6 @@
 // The `freqkv` command as a user runs it (the bundled dist/cli.js through bin/freqkv.js).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,8 +8,11 @@ import { STORIES_DIR, tempDir } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/** Segment stores of `ask` runs that pass no --store go here, not into the user's cache folder. */
+const DEFAULT_STORE = tempDir('cli-store');
+
 function freqkv(...args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), ...args], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), ...args], { encoding: 'utf8', cwd: ROOT, timeout: 120_000, env: { ...process.env, FREQKV_STORE: DEFAULT_STORE } });
   return { stdout: result.stdout, stderr: result.stderr, status: result.status };
 }
 
@@ -144,14 +147,14 @@ describe('freqkv ask and summarize', () => {
     fs.writeFileSync(path.join(root, rel), content);
   };
 
-  it('ask --json on a workspace longer than the context: files, skips and compressions', () => {
+  it('ask --mode sequential --json on a workspace longer than the context: files, skips and compressions', () => {
     const root = tempDir('ask');
     write(root, '.gitignore', 'ignored.txt\n');
     write(root, 'ignored.txt', 'x\n');
     write(root, 'src/story.ts', `// A story.\n${'// Once upon a time there was a dog.\n'.repeat(80)}export const story = 1;\n`);
     write(root, 'README.md', '# Dogs\nA project about a dog and a cat.\n');
     write(root, 'logo.png', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0]));
-    const { stdout, stderr, status } = freqkv('ask', '--workspace', root, '--max-tokens', '16', '--seed', '1', '--json', 'What', 'is', 'this?');
+    const { stdout, stderr, status } = freqkv('ask', '--mode', 'sequential', '--workspace', root, '--max-tokens', '16', '--seed', '1', '--json', 'What', 'is', 'this?');
     expect(status, stderr).toBe(0);
     const lines = stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -205,5 +208,119 @@ describe('freqkv ask and summarize', () => {
     const noQuestion = freqkv('ask', '--workspace', dir);
     expect(noQuestion.status).toBe(2);
     expect(noQuestion.stderr).toMatch(/ask needs a question/);
+  });
+});
+
+describe('freqkv ask --mode segmented (the segment store)', () => {
+  const workspace = (files: number): string => {
+    const root = tempDir('seg-ws');
+    for (let i = 0; i < files; i++) fs.writeFileSync(path.join(root, `story${i}.txt`), `Story ${i}. Once upon a time there was a dog named Max${i}. He liked to run in the park.\n`.repeat(1 + (i % 3)));
+    fs.writeFileSync(path.join(root, 'dragon.md'), 'The old dragon slept in a dark cave under the hill.\n');
+    return root;
+  };
+  const run = (...args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), ...args], { cwd: ROOT });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ stdout, stderr, status }));
+    });
+  type AskJson = { mode: string; files: { path: string; rows: number; storedRows: number; tokens: number }[]; segmentsBuilt: number; segmentsReused: number; persisted: boolean; warnings: string[]; dropped: unknown[]; tokensSeen: number };
+
+  it('lists each file with its resolution, and a second run prefills nothing', () => {
+    const root = workspace(5);
+    const store = tempDir('seg-store');
+    const first = freqkv('ask', '--workspace', root, '--store', store, '--max-tokens', '4', '--json', 'Where did the dragon sleep?');
+    expect(first.status, first.stderr).toBe(0);
+    const a = JSON.parse(first.stdout) as AskJson;
+    expect(a.mode).toBe('segmented');
+    expect(a.files.map((f) => f.path).sort()).toEqual(['dragon.md', 'story0.txt', 'story1.txt', 'story2.txt', 'story3.txt', 'story4.txt']);
+    expect(a.files[a.files.length - 1]!.path).toBe('dragon.md');
+    expect(a.files.every((f) => f.rows > 0 && f.rows <= f.storedRows && f.tokens > 0)).toBe(true);
+    expect([a.segmentsBuilt, a.segmentsReused, a.persisted]).toEqual([6, 0, true]);
+    expect(a.tokensSeen).toBeGreaterThan(a.files.reduce((n, f) => n + f.tokens, 0));
+    const second = JSON.parse(freqkv('ask', '--workspace', root, '--store', store, '--max-tokens', '4', '--json', 'Who is Max?').stdout) as AskJson;
+    expect([second.segmentsBuilt, second.segmentsReused]).toEqual([0, 6]);
+  });
+
+  it('two processes sharing one store both answer, and leave it consistent', async () => {
+    const root = workspace(40);
+    const store = tempDir('seg-store');
+    const args = ['ask', '--workspace', root, '--store', store, '--max-tokens', '4', '--json', 'Who is Max?'];
+    const [a, b] = await Promise.all([run(...args), run(...args)]);
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.status, b.stderr).toBe(0);
+    expect((JSON.parse(a.stdout) as AskJson).files).toHaveLength(41);
+    expect((JSON.parse(b.stdout) as AskJson).files).toHaveLength(41);
+    const segments = fs.readdirSync(path.join(store, 'v1', 'segments'));
+    expect(segments.filter((f) => f.endsWith('.seg'))).toHaveLength(41);
+    expect(segments.filter((f) => !f.endsWith('.seg'))).toEqual([]);
+    // Every stored segment is whole: a third run rebuilds nothing.
+    const third = JSON.parse(freqkv(...args).stdout) as AskJson;
+    expect([third.segmentsBuilt, third.segmentsReused]).toEqual([0, 41]);
+  });
+
+  it('an unwritable store answers without persisting and says so; bad --mode and --codec are usage errors', () => {
+    const root = workspace(2);
+    const file = path.join(tempDir('seg-ro'), 'file');
+    fs.writeFileSync(file, 'x');
+    const result = freqkv('ask', '--workspace', root, '--store', path.join(file, 'store'), '--max-tokens', '4', '--json', 'Why?');
+    expect(result.status, result.stderr).toBe(0);
+    const json = JSON.parse(result.stdout) as AskJson;
+    expect(json.persisted).toBe(false);
+    expect(json.warnings.join('\n')).toMatch(/cannot be written \(ENOTDIR.*without persisting/);
+    const plain = freqkv('ask', '--workspace', root, '--store', path.join(file, 'store'), '--max-tokens', '4', 'Why?');
+    expect(plain.status).toBe(0);
+    expect(plain.stderr).toMatch(/warning: The segment store .* cannot be written/);
+    expect(freqkv('ask', '--workspace', root, '--mode', 'parallel', 'Why?').stderr).toMatch(/--mode must be one of segmented, sequential/);
+    expect(freqkv('ask', '--workspace', root, '--codec', 'zip', 'Why?').status).toBe(2);
+    const tiny = freqkv('ask', '--workspace', root, '--store', tempDir('seg-store'), '--capacity', '7', 'Why?');
+    expect(tiny.status).toBe(2);
+    expect(tiny.stderr).toMatch(/too small for the segmented mode.*--mode sequential/);
+  });
+
+  it('works on a model with a float16 cache', () => {
+    const out = tempDir('seg-f16');
+    const configFile = path.join(out, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ model_type: 'llama', hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 512, max_position_embeddings: 128, rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2 }));
+    expect(freqkv('convert', 'random', '--config', configFile, '--tokenizer', path.join(ROOT, 'models', 'stories260K'), '--out', path.join(out, 'm'), '--kv-cache', 'float16').status).toBe(0);
+    const result = freqkv('ask', '--model', path.join(out, 'm'), '--workspace', workspace(12), '--store', tempDir('seg-store'), '--max-tokens', '4', '--json', 'Who is Max?');
+    expect(result.status, result.stderr).toBe(0);
+    const json = JSON.parse(result.stdout) as AskJson & { cacheRows: number };
+    expect(json.cacheRows).toBeLessThanOrEqual(128);
+    expect(json.files.length + json.dropped.length).toBe(13);
+  });
+});
+
+describe('freqkv bench workspace', () => {
+  it('--quick writes JSON and Markdown with timing, bytes per token and the fidelity table', () => {
+    const root = tempDir('bench-ws');
+    fs.writeFileSync(path.join(root, 'a.txt'), 'Once upon a time there was a dog named Max. He liked to run in the park.\n');
+    fs.writeFileSync(path.join(root, 'b.md'), '# Cats\nThe cat slept in the sun all day long.\n');
+    const out = path.join(tempDir('bench-ws-out'), 'ws.json');
+    const result = freqkv('bench', 'workspace', '--quick', '--workspace', root, '--json', out);
+    expect(result.status, result.stderr).toBe(0);
+    const json = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+      files: number;
+      timing: { coldIngestMs: number; warmTimeToFirstTokenMs: number; editedFileTokensPrefilled: number; sequentialTimeToFirstTokenMs: number };
+      disk: { codecs: { codec: string; bytesPerToken: number }[] };
+      fidelity: { rows: { probe: string; method: string; budget: number | null; perplexity: number; kl: number | null }[] };
+    };
+    expect(json.files).toBe(2);
+    expect(json.timing.coldIngestMs).toBeGreaterThan(0);
+    expect(json.timing.warmTimeToFirstTokenMs).toBeGreaterThan(0);
+    expect(json.timing.editedFileTokensPrefilled).toBeGreaterThan(0);
+    expect(json.timing.sequentialTimeToFirstTokenMs).toBeGreaterThan(0);
+    expect(json.disk.codecs.find((c) => c.codec === 'float32')!.bytesPerToken).toBeGreaterThan(0);
+    const methods = new Set(json.fidelity.rows.map((r) => `${r.probe}:${r.method}`));
+    for (const m of ['continuation:sequential-full', 'continuation:sequential-freqkv', 'continuation:segmented-float32', 'recall:segmented-float32']) expect(methods).toContain(m);
+    for (const r of json.fidelity.rows) expect(r.perplexity).toBeGreaterThan(1);
+    // At full budget FreqKV never compresses: identical to the reference.
+    expect(json.fidelity.rows.find((r) => r.probe === 'continuation' && r.method === 'sequential-freqkv' && r.budget === 512)!.kl).toBeLessThan(1e-6);
+    const md = fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
+    expect(md).toMatch(/warm time to first token/);
+    expect(md).toMatch(/\| segmented-float32 \| 512 \|/);
   });
 });

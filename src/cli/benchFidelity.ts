@@ -11,6 +11,7 @@ import { FreqKvError } from '../engine/errors';
 import { runFidelity, type FidelityText, type MethodSetting, type RecallProbe } from '../engine/eval/fidelity';
 import { equalBytesMarkdown, fidelityMarkdown, fidelitySvg } from '../engine/eval/fidelityReport';
 import { intOption, UsageError } from './args';
+import { runBenchWorkspace } from './benchWorkspace';
 import { embeddedModelDir } from './defaultModel';
 
 /** A --text file that cannot be used: empty, or not valid UTF-8. */
@@ -18,7 +19,7 @@ export class TextFileError extends FreqKvError {}
 
 const SHIPPED_TEXT = 'the-lighthouse-cat.txt';
 
-function shippedTextPath(): string {
+export function shippedTextPath(): string {
   const candidates = [path.join(__dirname, '..', 'bench', 'texts', SHIPPED_TEXT), path.join(__dirname, '..', '..', 'bench', 'texts', SHIPPED_TEXT)];
   return candidates.find((c) => fs.existsSync(c)) ?? candidates[0]!;
 }
@@ -51,7 +52,8 @@ function listOption<T>(value: string | undefined, name: string, fallback: T[], p
 
 export async function runBench(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
-  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity (got '${kind ?? ''}').`);
+  if (kind === 'workspace') return runBenchWorkspace(rest);
+  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity or workspace (got '${kind ?? ''}').`);
   return runBenchFidelity(rest);
 }
 

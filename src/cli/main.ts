@@ -2,12 +2,13 @@
 //
 //   freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
 //                   [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--json]
-//   freqkv ask [--workspace DIR] [generate's options] QUESTION
+//   freqkv ask [--workspace DIR] [--mode segmented|sequential] [--store DIR] [generate's options] QUESTION
 //   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
+//   freqkv bench workspace [--workspace DIR] [--json OUT] [--quick]
 //   freqkv download [--repo OWNER/NAME] [--variant q4] [--out DIR] [--endpoint URL] [--json]
 
 import { FreqKvError } from '../engine/errors';
@@ -22,7 +23,8 @@ import { GENERATION_OPTIONS_USAGE } from './generationOptions';
 const USAGE = `Usage:
   freqkv generate [--prompt TEXT] ${GENERATION_OPTIONS_USAGE}
   freqkv ask [--workspace DIR] [--include GLOB …] [--exclude GLOB …] [--max-file-bytes B]
-                  ${GENERATION_OPTIONS_USAGE} QUESTION
+                  [--mode segmented|sequential] [--store DIR] [--codec float32|int8|rvq]
+                  [--store-max-mb M] ${GENERATION_OPTIONS_USAGE} QUESTION
   freqkv summarize [--max-file-bytes B] ${GENERATION_OPTIONS_USAGE} FILE
   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
@@ -32,6 +34,8 @@ const USAGE = `Usage:
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
                   [--streaming-chunk C] [--threads N]
+  freqkv bench workspace [--model DIR] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
+                  [--repeats R] [--threads N]
   ${DOWNLOAD_USAGE}
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;

@@ -5,14 +5,20 @@
 // generation statistics and the ingestion results.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
 import { FreqKvError } from '../engine/errors';
 import { DEFAULT_MAX_FILE_BYTES, IngestCancelledError, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
 import { readHead } from '../engine/workspace/nodeSource';
-import { buildAskPrompt, buildSummaryPrompt, type BuiltPrompt } from '../engine/workspace/prompt';
+import { buildAskPrompt, buildSummaryPrompt } from '../engine/workspace/prompt';
 import type { IncludedFile, IngestResult, SkippedFile } from '../engine/workspace/types';
+import { defaultRecentWindow } from '../engine/kv/createCompressor';
+import type { KvCache } from '../engine/kv/kvCache';
+import type { CodecName } from '../engine/segments/codec';
+import { CODEC_NAMES } from '../engine/segments/codecRegistry';
+import { WorkspaceSegmentCache, type AssembledCache, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
 import { intOption, UsageError } from './args';
 import { embeddedModelDir } from './defaultModel';
 import { cacheOptionsFor, GENERATION_OPTION_SPEC, parseGenerationOptions, type GenerationOptions } from './generationOptions';
@@ -27,10 +33,29 @@ const INGEST_OPTION_SPEC = {
   'max-file-bytes': { type: 'string' },
 } as const;
 
+const SEGMENT_OPTION_SPEC = {
+  mode: { type: 'string' },
+  store: { type: 'string' },
+  codec: { type: 'string' },
+  'store-max-mb': { type: 'string' },
+} as const;
+
+export type AskMode = 'segmented' | 'sequential';
+export const ASK_MODES: readonly AskMode[] = ['segmented', 'sequential'];
+/** The default ask mode: the one the workspace benchmark supports (README, "Segmented workspace cache"). */
+export const DEFAULT_ASK_MODE: AskMode = 'segmented';
+
+/** The segment store when --store is not given: $FREQKV_STORE, else the user's cache folder. */
+export function defaultStoreDir(): string {
+  if (process.env.FREQKV_STORE) return process.env.FREQKV_STORE;
+  const base = process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return path.join(base, 'freqkv', 'segments');
+}
+
 export async function runAsk(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...GENERATION_OPTION_SPEC, ...INGEST_OPTION_SPEC, workspace: { type: 'string' } },
+    options: { ...GENERATION_OPTION_SPEC, ...INGEST_OPTION_SPEC, ...SEGMENT_OPTION_SPEC, workspace: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
@@ -38,6 +63,11 @@ export async function runAsk(argv: string[]): Promise<number> {
   if (question === '') throw new UsageError('ask needs a question, e.g. freqkv ask "What does this project do?".');
   const options = parseGenerationOptions(values, { cache: 'freqkv' });
   const maxFileBytes = intOption(values['max-file-bytes'], 'max-file-bytes', DEFAULT_MAX_FILE_BYTES, 1);
+  const mode = (values.mode ?? DEFAULT_ASK_MODE) as AskMode;
+  if (!ASK_MODES.includes(mode)) throw new UsageError(`--mode must be one of ${ASK_MODES.join(', ')} (got '${values.mode}').`);
+  const codec = (values.codec ?? 'float32') as CodecName;
+  if (!CODEC_NAMES.includes(codec)) throw new UsageError(`--codec must be one of ${CODEC_NAMES.join(', ')} (got '${values.codec}').`);
+  const storeMaxMb = intOption(values['store-max-mb'], 'store-max-mb', 2048, 1);
   const root = path.resolve(values.workspace ?? process.cwd());
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`--workspace ${root} does not exist or is not a folder.`);
 
@@ -47,12 +77,13 @@ export async function runAsk(argv: string[]): Promise<number> {
       include: values.include,
       exclude: values.exclude,
       maxFileBytes,
-      countTokens: (text) => engine.tokenizer.encode(text, { addSpecialTokens: false }).length,
+      // Segmented mode counts tokens when it prefills a file, and only then.
+      countTokens: mode === 'sequential' ? (text) => engine.tokenizer.encode(text, { addSpecialTokens: false }).length : undefined,
       signal,
       onProgress: (p) => {
         if (values.json || performance.now() - lastReport < 1000) return;
         lastReport = performance.now();
-        process.stderr.write(`reading workspace: ${p.filesSeen} files seen, ${p.filesIncluded} included, ${p.tokens} tokens\n`);
+        process.stderr.write(`reading workspace: ${p.filesSeen} files seen, ${p.filesIncluded} included${mode === 'sequential' ? `, ${p.tokens} tokens` : ''}\n`);
       },
     });
     if (ingest.files.length === 0) {
@@ -60,9 +91,50 @@ export async function runAsk(argv: string[]): Promise<number> {
         `No files to read in ${root}: ${describeSkips(ingest)}. Run ask in a folder with text source files, pass --workspace DIR, or loosen --include/--exclude/--max-file-bytes.`,
       );
     }
-    if (!values.json) process.stderr.write(`read ${ingest.files.length} files (${ingest.totalTokens} tokens); left out ${ingest.skipped.length} (${describeSkips(ingest)})\n`);
-    const prompt = buildAskPrompt(engine.tokenizer, ingest.files, question);
-    return generateAndReport(engine, options, prompt, ingest, values.json, signal, started);
+    if (!values.json) process.stderr.write(`read ${ingest.files.length} files${mode === 'sequential' ? ` (${ingest.totalTokens} tokens)` : ''}; left out ${ingest.skipped.length} (${describeSkips(ingest)})\n`);
+    if (mode === 'sequential') {
+      const prompt = buildAskPrompt(engine.tokenizer, ingest.files, question);
+      // A chat-templated prompt already carries its special tokens.
+      const promptIds = engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat });
+      return generateAndReport(engine, options, { promptIds, ingest, mode }, values.json, signal, started);
+    }
+
+    const cacheOptions = cacheOptionsFor(options, engine.contextLength);
+    const capacity = cacheOptions.capacity!;
+    const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, {
+      codec,
+      capacity,
+      sinks: options.sinks,
+      retain: options.retain,
+      recent: options.recent ?? defaultRecentWindow(capacity, options.sinks),
+      prefillChunk: options.prefillChunkSize,
+      storeDir: path.resolve(values.store ?? defaultStoreDir()),
+      maxStoreBytes: storeMaxMb * 1024 * 1024,
+      workspaceId: root,
+    });
+    lastReport = performance.now();
+    const update = await segments.update(
+      ingest.files,
+      (p) => {
+        if (values.json || performance.now() - lastReport < 1000) return;
+        lastReport = performance.now();
+        process.stderr.write(`segments: ${p.filesDone}/${p.filesTotal} files, ${p.built} prefilled (${p.tokensPrefilled} tokens)\n`);
+      },
+      signal,
+    );
+    if (!values.json) {
+      process.stderr.write(`segments: ${update.reused} reused, ${update.built} prefilled (${update.tokensPrefilled} tokens, ${(update.ms / 1000).toFixed(2)} s), ${update.removed} collected; store ${segments.store.dir}\n`);
+    }
+    const assembled = await segments.assemble(question, { reserveRows: Math.min(options.maxNewTokens, 64) });
+    const warnings = [...new Set([...update.warnings, ...assembled.warnings])];
+    if (!values.json) {
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      const full = assembled.files.filter((f) => f.rows === f.storedRows).length;
+      process.stderr.write(
+        `assembled ${assembled.cache.rows} rows: ${assembled.files.length} files (${full} at full resolution), ${assembled.dropped.length} dropped, standing for ${assembled.tokensRepresented} tokens\n`,
+      );
+    }
+    return generateAndReport(engine, options, { promptIds: assembled.questionIds, ingest, mode, segments: { update, assembled, store: segments.store.dir, warnings } }, values.json, signal, started);
   });
 }
 
@@ -97,7 +169,8 @@ export async function runSummarize(argv: string[]): Promise<number> {
     const included: IncludedFile = { path: relative, text: read.text, tokens: engine.tokenizer.encode(read.text, { addSpecialTokens: false }).length };
     const ingest: IngestResult = { files: [included], skipped: [], filesSeen: 1, totalTokens: included.tokens, totalBytes: size };
     const prompt = buildSummaryPrompt(engine.tokenizer, included);
-    return generateAndReport(engine, options, prompt, ingest, values.json, signal, started);
+    const promptIds = engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat });
+    return generateAndReport(engine, options, { promptIds, ingest }, values.json, signal, started);
   });
 }
 
@@ -129,21 +202,28 @@ async function withEngine(
 
 let modelLoadMs = 0;
 
+interface PromptPlan {
+  promptIds: number[];
+  ingest: IngestResult;
+  mode?: AskMode;
+  /** Segmented mode: what the store did and the assembled cache generation starts from. */
+  segments?: { update: UpdateReport; assembled: AssembledCache; store: string | undefined; warnings: string[] };
+}
+
 async function generateAndReport(
   engine: Engine,
   options: GenerationOptions,
-  prompt: BuiltPrompt,
-  ingest: IngestResult,
+  plan: PromptPlan,
   json: boolean | undefined,
   signal: AbortSignal,
   started: number,
 ): Promise<number> {
+  const { promptIds, ingest, segments } = plan;
   const ingestMs = performance.now() - started;
   const cache = cacheOptionsFor(options, engine.contextLength);
   for (const warning of engine.chooseCompressor({ cache }).warnings) process.stderr.write(`warning: ${warning}\n`);
-  // A chat-templated prompt already carries its special tokens.
-  const promptIds = engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat });
   if (!json) process.stderr.write(`prompt: ${promptIds.length} tokens, cache ${cache.method} with ${cache.capacity} rows\n`);
+  const startCache: KvCache | undefined = segments?.assembled.cache;
   let lastReport = performance.now();
   let firstTokenAt: number | undefined;
   for await (const event of engine.generate({
@@ -154,6 +234,8 @@ async function generateAndReport(
     signal,
     prefillChunkSize: options.prefillChunkSize,
     cache,
+    startCache,
+    cachedTokens: segments?.assembled.tokensRepresented,
   })) {
     if (event.kind === 'prefill' && !json && performance.now() - lastReport > 1000) {
       lastReport = performance.now();
@@ -166,10 +248,14 @@ async function generateAndReport(
     if (event.kind === 'done') {
       const totalMs = performance.now() - started;
       if (json) {
+        const files = segments
+          ? segments.assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score, firstSlot: f.firstSlot }))
+          : ingest.files.map((f) => ({ path: f.path, tokens: f.tokens }));
         const result = {
           text: event.text,
           stopReason: event.reason,
           model: engine.folder.dir,
+          ...(plan.mode ? { mode: plan.mode } : {}),
           ...event.stats,
           generationTimeToFirstTokenMs: event.stats.timeToFirstTokenMs,
           // From the start of reading the workspace (after the model is loaded) to the first token.
@@ -177,11 +263,28 @@ async function generateAndReport(
           modelLoadMs,
           ingestMs,
           totalMs,
-          workspaceTokens: ingest.totalTokens,
+          workspaceTokens: segments ? segments.update.workspaceTokens : ingest.totalTokens,
           filesIncluded: ingest.files.length,
           filesSkipped: ingest.skipped.length,
-          files: ingest.files.map((f) => ({ path: f.path, tokens: f.tokens })),
+          files,
           skipped: ingest.skipped,
+          ...(segments
+            ? {
+                store: segments.store ?? null,
+                persisted: segments.update.persisted,
+                segmentsBuilt: segments.update.built,
+                segmentsReused: segments.update.reused,
+                segmentsRebuiltCorrupt: segments.update.rebuiltCorrupt,
+                segmentsRemoved: segments.update.removed,
+                tokensPrefilledForSegments: segments.update.tokensPrefilled,
+                segmentUpdateMs: segments.update.ms,
+                assembleMs: segments.assembled.assembleMs,
+                assembledRows: segments.assembled.cache.rows,
+                segmentBudget: segments.assembled.segmentBudget,
+                dropped: segments.assembled.dropped,
+                warnings: segments.warnings,
+              }
+            : {}),
         };
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } else {

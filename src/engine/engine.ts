@@ -7,6 +7,7 @@ import { ModelTokenizer } from './tokenizer/modelTokenizer';
 import { runGeneration, type GenerationEvent } from './generate/generator';
 import type { SamplingOptions } from './generate/sampler';
 import { EmptyPromptError, EngineBusyError, InvalidRequestError } from './generate/errors';
+import type { KvCache } from './kv/kvCache';
 import { createRng } from './random';
 import { createCompressor, type CacheOptions, type CompressorChoice } from './kv/createCompressor';
 
@@ -32,6 +33,13 @@ export interface GenerateRequest {
   capacity?: number;
   /** The cache policy (default: full); see createCompressor. */
   cache?: CacheOptions;
+  /**
+   * A pre-filled cache to continue from (an assembled workspace cache); its capacity must be the
+   * policy's. The prompt is prefilled after its rows.
+   */
+  startCache?: KvCache;
+  /** Tokens the rows of `startCache` stand for (counted in tokensSeen). */
+  cachedTokens?: number;
 }
 
 export class Engine {
@@ -97,7 +105,10 @@ export class Engine {
     try {
       const { compressor } = this.chooseCompressor(request);
       const promptIds = this.encodePrompt(request);
-      const cache = this.session.createCache(compressor.capacity);
+      if (request.startCache && request.startCache.capacity !== compressor.capacity) {
+        throw new InvalidRequestError(`the start cache holds ${request.startCache.capacity} rows but the cache policy has ${compressor.capacity}.`);
+      }
+      const cache = request.startCache ?? this.session.createCache(compressor.capacity);
       const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
       for (const id of promptIds) decoder.push(id);
       decoder.flush();
@@ -112,6 +123,7 @@ export class Engine {
         prefillChunkSize: request.prefillChunkSize,
         decoder,
         compressor,
+        cachedTokens: request.cachedTokens,
       });
     } finally {
       this.busy = false;

@@ -4,6 +4,7 @@
 // predicted position the log-probability of the token that actually follows.
 
 import type { KvCompressor } from '../kv/compressor';
+import type { KvCache } from '../kv/kvCache';
 import type { DecoderSession } from '../model/decoderSession';
 import { compressAndForward, type StepCounters } from '../generate/step';
 
@@ -17,6 +18,8 @@ export interface ScoreOptions {
   onLogits?: (position: number, logits: Float32Array) => void;
   /** Called after each forward pass with the tokens done so far. */
   onProgress?: (done: number, total: number) => void;
+  /** A pre-filled cache to score after (e.g. an assembled workspace cache); default: an empty one. */
+  startCache?: KvCache;
 }
 
 export interface TokenScores {
@@ -49,12 +52,12 @@ export async function scoreTokens(session: DecoderSession, compressor: KvCompres
   const chunkSize = options.chunkSize ?? 128;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`scoreTokens: chunk size must be a whole number of at least 1 (got ${chunkSize})`);
   if (tokens.length < 2) throw new RangeError(`scoreTokens: needs at least 2 tokens (got ${tokens.length})`);
-  if (compressor.name === 'full' && tokens.length > compressor.capacity) {
+  const cache = options.startCache ?? session.createCache(compressor.capacity);
+  if (compressor.name === 'full' && cache.rows + tokens.length > compressor.capacity) {
     throw new RangeError(`scoreTokens: ${tokens.length} tokens do not fit a full cache of ${compressor.capacity} rows`);
   }
   const started = performance.now();
   const vocab = session.vocabSize;
-  const cache = session.createCache(compressor.capacity);
   const counters: StepCounters = { compressions: 0, compressMs: 0, maxPosition: -1 };
   const predicted = tokens.length - 1;
   const logProbs = new Float64Array(predicted);

@@ -38,6 +38,11 @@ export interface GenerationLoopRequest {
   decoder: StreamDecoder;
   /** The cache policy; default: full (no compression, stop when the cache is full). */
   compressor?: KvCompressor;
+  /**
+   * Tokens the rows already in `cache` stand for, when generation starts from a pre-filled
+   * cache (an assembled workspace cache): counted in tokensSeen. Default: the cache's rows.
+   */
+  cachedTokens?: number;
 }
 
 export const DEFAULT_PREFILL_CHUNK = 128;
@@ -50,9 +55,10 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
   if (promptIds.length === 0) throw new InvalidRequestError('the prompt has no tokens.');
   const compressor = request.compressor ?? new FullCompressor(cache.capacity);
   const full = compressor.name === 'full';
-  if (full && promptIds.length > cache.capacity) {
+  if (full && cache.rows + promptIds.length > cache.capacity) {
+    const already = cache.rows > 0 ? ` after the ${cache.rows} rows already cached` : '';
     throw new ContextOverflowError(
-      `The prompt has ${promptIds.length} tokens but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv or --cache streaming).`,
+      `The prompt has ${promptIds.length} tokens${already} but the cache holds at most ${cache.capacity} (the model's context). Shorten the prompt, or use a compressed cache (--cache freqkv or --cache streaming).`,
     );
   }
   const requestedChunk = request.prefillChunkSize ?? DEFAULT_PREFILL_CHUNK;
@@ -62,11 +68,12 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
   const sampler = new Sampler(request.sampling, request.random, session.vocabSize);
   const vocab = session.vocabSize;
   const stats = emptyStats(cache.capacity);
+  const cachedTokens = request.cachedTokens ?? cache.rows;
   const started = performance.now();
   const snapshot = (): GenerationStats => {
     stats.cacheRows = cache.rows;
     stats.cacheBytes = cache.bytes;
-    stats.tokensSeen = stats.promptTokens + stats.generatedTokens;
+    stats.tokensSeen = cachedTokens + stats.promptTokens + stats.generatedTokens;
     stats.effectiveRatio = cache.rows > 0 ? stats.tokensSeen / cache.rows : 1;
     return { ...stats };
   };

@@ -54,3 +54,45 @@ export function buildSummaryPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTempl
   }
   return { text: `${context}\n${instruction}\nSummary:`, chat: false };
 }
+
+/**
+ * The ask prompt cut into the pieces the segmented workspace cache stores and assembles:
+ * `prefix + segmentText(f1) + segmentText(f2) + … + suffix` is exactly buildAskPrompt's text
+ * for those files. The prefix (the chat template's system part, or nothing but BOS for a plain
+ * model) is the same for every question; the suffix carries the question.
+ */
+export interface AskPromptParts {
+  prefix: string;
+  suffix: string;
+  chat: boolean;
+}
+
+const CONTEXT_MARK = '\u0000FREQKV-CONTEXT\u0000';
+
+export function splitAskPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, question: string): AskPromptParts {
+  // buildAskPrompt's context is the files joined by '\n', each ending in '\n', then '\nQuestion';
+  // so context + '\n' is the concatenation of segmentText(file) and the suffix starts at "Question".
+  const { text, chat } = buildAskPromptAround(tokenizer, CONTEXT_MARK, question);
+  const at = text.indexOf(CONTEXT_MARK);
+  if (at < 0) throw new Error('splitAskPrompt: the chat template dropped the user message');
+  return { prefix: text.slice(0, at), suffix: text.slice(at + CONTEXT_MARK.length), chat };
+}
+
+/** One file as the ask prompt holds it, with the blank line that separates it from what follows. */
+export function segmentText(file: Pick<IncludedFile, 'path' | 'text'>): string {
+  return `${formatFiles([file])}\n`;
+}
+
+function buildAskPromptAround(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, mark: string, question: string): BuiltPrompt {
+  if (tokenizer.hasChatTemplate) {
+    const text = tokenizer.applyChatTemplate(
+      [
+        { role: 'system', content: SYSTEM_PROMPT },
+        { role: 'user', content: `${mark}Question: ${question}` },
+      ],
+      { addGenerationPrompt: true },
+    );
+    return { text, chat: true };
+  }
+  return { text: `${mark}Question: ${question}\nAnswer:`, chat: false };
+}

@@ -1,0 +1,407 @@
+// `freqkv bench workspace`: the segmented workspace cache (issue 5, item 6) measured on a model.
+//
+// Timing, on --workspace (default: the current folder), with a fresh store in a temp folder:
+// cold ingest (every file prefilled) and its tokens/s, cold and warm time to first token (a new
+// WorkspaceSegmentCache each time, as a new process would make; the model stays loaded), the
+// cost of one edited file, the sequential single pass for comparison, and disk bytes per
+// workspace token for each codec in this build (the float32 segments re-encoded with each).
+//
+// Fidelity, on a small workspace of stories the model knows (its own samples and the shipped
+// story), small enough that a full cache holds it within the trained context: the perplexity of
+// a held-back continuation of one file, scored teacher-forced after the cache, for the
+// sequential full-resolution cache (the reference), sequential FreqKV and the assembled
+// segmented cache for each codec at several budgets (KL and top-1 agreement against the
+// reference); and the recall probe across files (a passage in the first file, repeated after
+// the last). The segmented cache gets as many rows at the start as sequential FreqKV at the same
+// N holds when the continuation starts, so the two are compared at equal memory.
+// Writes JSON and Markdown (default bench-results/workspace.json and .md).
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Engine } from '../engine/engine';
+import { klDivergence, argmax, perplexityOf } from '../engine/eval/fidelity';
+import { scoreTokens } from '../engine/eval/scoreTokens';
+import { createCompressor, defaultRecentWindow } from '../engine/kv/createCompressor';
+import type { KvCompressor } from '../engine/kv/compressor';
+import type { CodecName } from '../engine/segments/codec';
+import { availableCodecs, createSegmentCodec } from '../engine/segments/codecRegistry';
+import { Float32CodecStandIn } from '../engine/segments/float32CodecStandIn';
+import { decodeSegmentFile, encodeSegmentFile } from '../engine/segments/segmentFile';
+import { WorkspaceSegmentCache, type AssembledCache, type SegmentCacheSettings, type WorkspaceFileEntry } from '../engine/segments/workspaceSegmentCache';
+import { ingestDirectory } from '../engine/workspace/ingest';
+import { buildAskPrompt, segmentText } from '../engine/workspace/prompt';
+import { intOption, UsageError } from './args';
+import { readTextFile, shippedTextPath } from './benchFidelity';
+import { embeddedModelDir } from './defaultModel';
+
+const QUESTION = 'What does this project do?';
+
+interface FidelityRow {
+  probe: 'continuation' | 'recall';
+  method: string;
+  budget: number | null;
+  /** Rows in the cache when scoring starts. */
+  startRows: number;
+  /** Files at full resolution / files in the cache (segmented only). */
+  filesFull: number | null;
+  filesIn: number | null;
+  perplexity: number;
+  kl: number | null;
+  top1: number | null;
+  /** Recall probe: mean loss on the repeated passage, with and without its first occurrence. */
+  recallLoss: number | null;
+  recallLossWithoutFirst: number | null;
+}
+
+export async function runBenchWorkspace(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      workspace: { type: 'string' },
+      json: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-sequential': { type: 'boolean', default: false },
+      threads: { type: 'string' },
+      repeats: { type: 'string' },
+    },
+    strict: true,
+  });
+  const quick = values.quick ?? false;
+  const root = path.resolve(values.workspace ?? process.cwd());
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`--workspace ${root} does not exist or is not a folder.`);
+  const jsonOut = path.resolve(values.json ?? path.join('bench-results', 'workspace.json'));
+  const threads = intOption(values.threads, 'threads', 0, 0);
+  const repeats = intOption(values.repeats, 'repeats', quick ? 1 : 3, 1);
+  const started = performance.now();
+  const log = (message: string): void => {
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}\n`);
+  };
+  const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads });
+  const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'freqkv-bench-ws-'));
+  try {
+    const capacity = engine.contextLength;
+    const base = (storeDir: string | undefined, codec: CodecName = 'float32'): SegmentCacheSettings => ({
+      codec,
+      capacity,
+      sinks: 4,
+      retain: 0.5,
+      recent: defaultRecentWindow(capacity, 4),
+      storeDir,
+      workspaceId: root,
+    });
+
+    // ---- timing on the workspace ----------------------------------------------------------
+    const ingest = await ingestDirectory(root, {});
+    if (ingest.files.length === 0) throw new UsageError(`--workspace ${root} has no files to read.`);
+    log(`workspace ${root}: ${ingest.files.length} files`);
+    const store = path.join(temp, 'store');
+    const firstToken = async (assembled: AssembledCache): Promise<void> => {
+      for await (const event of engine.generate({
+        promptIds: assembled.questionIds,
+        startCache: assembled.cache,
+        maxNewTokens: 1,
+        sampling: { temperature: 0, topP: 1, topK: 0, repetitionPenalty: 1 },
+        cache: { method: 'freqkv', capacity },
+      })) {
+        if (event.kind === 'token' || event.kind === 'done') return;
+      }
+    };
+    const timedAsk = async (files: readonly WorkspaceFileEntry[]): Promise<{ ttftMs: number; updateMs: number; assembleMs: number; built: number; reused: number; workspaceTokens: number; tokensPrefilled: number; peakRssBytes: number }> => {
+      const t0 = performance.now();
+      let peakRss = process.memoryUsage().rss;
+      const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, base(store));
+      const update = await segments.update(files, (p) => {
+        if (p.filesDone % 50 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      });
+      const assembled = await segments.assemble(QUESTION, { reserveRows: 64 });
+      await firstToken(assembled);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      return { ttftMs: performance.now() - t0, updateMs: update.ms, assembleMs: assembled.assembleMs, built: update.built, reused: update.reused, workspaceTokens: update.workspaceTokens, tokensPrefilled: update.tokensPrefilled, peakRssBytes: peakRss };
+    };
+    const cold = await timedAsk(ingest.files);
+    log(`cold: ${cold.built} segments, ${cold.workspaceTokens} tokens in ${(cold.updateMs / 1000).toFixed(1)} s; first token after ${(cold.ttftMs / 1000).toFixed(2)} s`);
+    const warmRuns = [];
+    for (let r = 0; r < repeats; r++) warmRuns.push(await timedAsk(ingest.files));
+    const warm = [...warmRuns].sort((a, b) => a.ttftMs - b.ttftMs)[Math.floor(warmRuns.length / 2)]!;
+    log(`warm: first token after ${(warm.ttftMs / 1000).toFixed(3)} s (median of ${repeats})`);
+    // One edited file: the median-sized one, with a line appended (in memory; the workspace is not touched).
+    const bySize = [...ingest.files].sort((a, b) => a.text.length - b.text.length);
+    const editedPath = bySize[Math.floor(bySize.length / 2)]!.path;
+    const editedFiles = ingest.files.map((f) => (f.path === editedPath ? { ...f, text: `${f.text}\n// edited\n` } : f));
+    const edited = await timedAsk(editedFiles);
+    log(`one edited file (${editedPath}): ${edited.built} prefilled in ${(edited.updateMs / 1000).toFixed(3)} s; first token after ${(edited.ttftMs / 1000).toFixed(3)} s`);
+
+    // Disk bytes per workspace token, per codec: the float32 segments re-encoded with each codec.
+    const segmentsDir = path.join(store, 'v1', 'segments');
+    const segmentFiles = fs.readdirSync(segmentsDir).filter((f) => f.endsWith('.seg'));
+    const float32 = new Float32CodecStandIn();
+    const codecs: { codec: string; diskBytes: number | null; bytesPerToken: number | null; note?: string }[] = [];
+    const workspaceTokens = edited.workspaceTokens;
+    for (const name of availableCodecs()) {
+      let codec;
+      try {
+        codec = createSegmentCodec(name);
+      } catch (error) {
+        codecs.push({ codec: name, diskBytes: null, bytesPerToken: null, note: (error as Error).message });
+        continue;
+      }
+      let bytes = 0;
+      for (const file of segmentFiles) {
+        const { header, blocks } = decodeSegmentFile(fs.readFileSync(path.join(segmentsDir, file)));
+        if (name === 'float32') {
+          bytes += fs.statSync(path.join(segmentsDir, file)).size;
+          continue;
+        }
+        const encoded = blocks.map((b, k) => codec.encode(float32.decode(b, k % 2 === 0 ? 'key' : 'value', k >> 1), k % 2 === 0 ? 'key' : 'value', k >> 1));
+        bytes += encodeSegmentFile({ ...header, codec: name }, encoded).length;
+      }
+      codecs.push({ codec: name, diskBytes: bytes, bytesPerToken: bytes / workspaceTokens });
+    }
+    const cacheBytesPerRow = engine.session.createCache(1).bytesPerRow;
+    log(`disk bytes per workspace token: ${codecs.map((c) => `${c.codec} ${c.bytesPerToken?.toFixed(1) ?? 'n/a'}`).join(', ')} (a full cache row: ${cacheBytesPerRow} bytes)`);
+
+    // The sequential single pass (the paper's mode) over the same workspace, to the first token.
+    let sequential: { ttftMs: number; promptTokens: number; compressions: number } | null = null;
+    if (!values['no-sequential']) {
+      const t0 = performance.now();
+      const prompt = buildAskPrompt(engine.tokenizer, ingest.files, QUESTION);
+      const promptIds = engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat });
+      let compressions = 0;
+      for await (const event of engine.generate({ promptIds, maxNewTokens: 1, sampling: { temperature: 0, topP: 1, topK: 0, repetitionPenalty: 1 }, cache: { method: 'freqkv', capacity } })) {
+        if (event.kind === 'token' || event.kind === 'done') {
+          compressions = event.stats.compressions;
+          break;
+        }
+      }
+      sequential = { ttftMs: performance.now() - t0, promptTokens: promptIds.length, compressions };
+      log(`sequential: ${promptIds.length} tokens, first token after ${(sequential.ttftMs / 1000).toFixed(2)} s`);
+    }
+
+    // ---- fidelity on a workspace of stories -------------------------------------------------
+    const fidelity = await measureFidelity(engine, quick, base, log);
+
+    const result = {
+      model: path.basename(engine.folder.dir),
+      capacity,
+      workspace: root,
+      quick,
+      question: QUESTION,
+      files: ingest.files.length,
+      workspaceTokens,
+      timing: {
+        coldIngestMs: cold.updateMs,
+        coldIngestTokensPerSecond: (cold.tokensPrefilled / cold.updateMs) * 1000,
+        coldTimeToFirstTokenMs: cold.ttftMs,
+        warmTimeToFirstTokenMs: warm.ttftMs,
+        warmRuns: warmRuns.map((w) => ({ ttftMs: w.ttftMs, updateMs: w.updateMs, assembleMs: w.assembleMs })),
+        editedFile: editedPath,
+        editedFileUpdateMs: edited.updateMs,
+        editedFileTokensPrefilled: edited.tokensPrefilled,
+        editedFileTimeToFirstTokenMs: edited.ttftMs,
+        sequentialTimeToFirstTokenMs: sequential?.ttftMs ?? null,
+        sequentialPromptTokens: sequential?.promptTokens ?? null,
+        sequentialCompressions: sequential?.compressions ?? null,
+        peakRssBytes: Math.max(cold.peakRssBytes, warm.peakRssBytes, edited.peakRssBytes),
+        note: 'model loaded once; each ask makes a new WorkspaceSegmentCache over the same store, as a new process would; times include update (scan and checks), assembly, question prefill and the first token',
+      },
+      disk: { cacheBytesPerRow, segments: segmentFiles.length, codecs },
+      fidelity,
+      seconds: (performance.now() - started) / 1000,
+    };
+    fs.mkdirSync(path.dirname(jsonOut), { recursive: true });
+    fs.writeFileSync(jsonOut, `${JSON.stringify(result, null, 2)}\n`);
+    fs.writeFileSync(jsonOut.replace(/\.json$/, '') + '.md', markdown(result));
+    log(`wrote ${jsonOut} and ${jsonOut.replace(/\.json$/, '')}.md in ${result.seconds.toFixed(1)} s`);
+    return 0;
+  } finally {
+    fs.rmSync(temp, { recursive: true, force: true });
+    await engine.dispose();
+  }
+}
+
+interface FidelityResult {
+  files: { path: string; tokens: number }[];
+  continuationFile: string;
+  continuationTokens: number;
+  recallPassageTokens: number;
+  rows: FidelityRow[];
+}
+
+async function measureFidelity(
+  engine: Engine,
+  quick: boolean,
+  base: (storeDir: string | undefined, codec?: CodecName) => SegmentCacheSettings,
+  log: (message: string) => void,
+): Promise<FidelityResult> {
+  const trained = engine.contextLength;
+  const tok = engine.tokenizer;
+  const encode = (text: string): number[] => tok.encode(text, { addSpecialTokens: false });
+  // The model's own stories (full cache from BOS, temperature 1, fixed seeds).
+  const bos = tok.bosTokenId ?? engine.folder.bosTokenId;
+  const sample = async (seed: number, tokens: number): Promise<string> => {
+    let text = '';
+    for await (const event of engine.generate({ promptIds: bos === undefined ? encode('Once') : [bos], maxNewTokens: tokens, sampling: { temperature: 1, topP: 1, topK: 0, repetitionPenalty: 1 }, seed })) {
+      if (event.kind === 'done') text = event.text;
+    }
+    return text.trim();
+  };
+  const stories: WorkspaceFileEntry[] = [];
+  for (let i = 0; i < 3; i++) stories.push({ path: `stories/sample${i + 1}.txt`, text: await sample(2000 + i, 50) });
+  // The shipped story: its first paragraphs are a file; the next ones are the held-back continuation.
+  const paragraphs = readTextFile(shippedTextPath()).split(/\n\s*\n/).map((p) => p.trim()).filter((p) => p !== '');
+  const head = paragraphs[0]!;
+  const continuationIds = encode(paragraphs.slice(1).join('\n\n')).slice(0, quick ? 48 : 96);
+  const story = { path: 'lighthouse.txt', text: head };
+  const files = [...stories, story];
+  const budgets = quick ? [trained, trained / 4] : [trained, trained / 2, (3 * trained) / 8, trained / 4];
+  const codecs = availableCodecs();
+  const rows: FidelityRow[] = [];
+
+  const runProbe = async (probe: 'continuation' | 'recall', probeFiles: WorkspaceFileEntry[], scored: number[], focus: string, lossFrom: number): Promise<{ rows: FidelityRow[]; losses: Map<string, number> }> => {
+    const ordered = probe === 'recall' ? probeFiles : [...probeFiles.filter((f) => f.path !== focus), probeFiles.find((f) => f.path === focus)!];
+    const context: number[] = [];
+    const prefix = new WorkspaceSegmentCache(engine.session, tok, engine.folder, base(undefined)).prefixIds;
+    context.push(...prefix);
+    for (const f of ordered) context.push(...encode(segmentText(f)));
+    const all = [...context, ...scored];
+    if (all.length > trained) throw new Error(`the fidelity workspace has ${all.length} tokens, over the trained context ${trained}`);
+    const out: FidelityRow[] = [];
+    const losses = new Map<string, number>();
+    // Scores positions predicting scored[1…]; logits kept for KL against the reference.
+    const score = async (compressor: KvCompressor, tokens: number[], offset: number, startCache?: AssembledCache['cache']): Promise<{ logProbs: number[]; logits: Float32Array[]; startRows: number }> => {
+      const logits: Float32Array[] = [];
+      const result = await scoreTokens(engine.session, compressor, tokens, {
+        startCache,
+        onLogits: (position, row) => {
+          if (position >= offset) logits.push(row.slice());
+        },
+      });
+      // The rows the first scored token attended to, itself excluded.
+      return { logProbs: Array.from(result.logProbs.subarray(offset)), logits, startRows: result.cacheRows[offset]! - 1 };
+    };
+    const reference = await score(createCompressor({ method: 'full', capacity: all.length }, engine.folder.config).compressor, all, context.length);
+    const row = (method: string, budget: number | null, r: { logProbs: number[]; logits: Float32Array[]; startRows: number }, assembled?: AssembledCache): FidelityRow => {
+      let kl = 0;
+      let agree = 0;
+      for (let i = 0; i < r.logits.length; i++) {
+        kl += klDivergence(reference.logits[i]!, r.logits[i]!);
+        if (argmax(reference.logits[i]!) === argmax(r.logits[i]!)) agree++;
+      }
+      const loss = -r.logProbs.slice(lossFrom).reduce((a, b) => a + b, 0) / Math.max(1, r.logProbs.length - lossFrom);
+      losses.set(`${method}@${budget}`, loss);
+      return {
+        probe,
+        method,
+        budget,
+        startRows: r.startRows,
+        filesFull: assembled ? assembled.files.filter((f) => f.rows === f.storedRows).length : null,
+        filesIn: assembled ? assembled.files.length : null,
+        perplexity: perplexityOf(r.logProbs) ?? NaN,
+        kl: method === 'sequential-full' ? null : kl / r.logits.length,
+        top1: method === 'sequential-full' ? null : agree / r.logits.length,
+        recallLoss: probe === 'recall' ? loss : null,
+        recallLossWithoutFirst: null,
+      };
+    };
+    out.push(row('sequential-full', null, reference));
+    for (const budget of budgets) {
+      const freqkv = (): KvCompressor => createCompressor({ method: 'freqkv', capacity: budget, sinks: 4, retain: 0.5, recent: defaultRecentWindow(budget, 4) }, engine.folder.config).compressor;
+      const sequential = await score(freqkv(), all, context.length);
+      out.push(row('sequential-freqkv', budget, sequential));
+      // The same rows at the start as sequential FreqKV had (equal memory).
+      const question = tok.decode(scored);
+      const segmentRows = sequential.startRows - prefix.length;
+      for (const codec of codecs) {
+        const segments = new WorkspaceSegmentCache(engine.session, tok, engine.folder, base(undefined, codec));
+        await segments.update(probeFiles);
+        const assembled = await segments.assemble(question, { budget, segmentRows, focus, order: ordered.map((f) => f.path) });
+        const scoredRow = await score(freqkv(), scored, 0, assembled.cache);
+        out.push(row(`segmented-${codec}`, budget, scoredRow, assembled));
+      }
+    }
+    return { rows: out, losses };
+  };
+
+  const continuation = await runProbe('continuation', files, continuationIds, story.path, 0);
+  rows.push(...continuation.rows);
+  log(`fidelity: continuation of ${story.path} (${continuationIds.length} tokens) scored for ${continuation.rows.length} settings`);
+
+  // Recall probe across files: a passage in the first file, repeated as the text scored after
+  // the last; the control has other text of the same length in the first file.
+  const passage = paragraphs[0]!.split(/(?<=\.)\s+/).slice(0, 2).join(' ');
+  const passageTokens = encode(passage).length;
+  const filler = (await sample(3000, passageTokens + 10)).slice(0, passage.length);
+  const probeIds = encode(segmentText({ path: 'copy.txt', text: passage }));
+  const lossFrom = probeIds.length - passageTokens;
+  const recallFiles = (first: string): WorkspaceFileEntry[] => [{ path: 'passage.txt', text: first }, ...stories];
+  const withFirst = await runProbe('recall', recallFiles(passage), probeIds, 'passage.txt', lossFrom);
+  const withoutFirst = await runProbe('recall', recallFiles(filler), probeIds, 'passage.txt', lossFrom);
+  for (const r of withFirst.rows) r.recallLossWithoutFirst = withoutFirst.losses.get(`${r.method}@${r.budget}`) ?? null;
+  rows.push(...withFirst.rows);
+  log(`fidelity: recall probe across files (${passageTokens} passage tokens)`);
+  return {
+    files: files.map((f) => ({ path: f.path, tokens: encode(segmentText(f)).length })),
+    continuationFile: story.path,
+    continuationTokens: continuationIds.length,
+    recallPassageTokens: passageTokens,
+    rows,
+  };
+}
+
+function markdown(r: {
+  model: string;
+  capacity: number;
+  workspace: string;
+  files: number;
+  workspaceTokens: number;
+  timing: Record<string, unknown> & { coldIngestMs: number; coldIngestTokensPerSecond: number; coldTimeToFirstTokenMs: number; warmTimeToFirstTokenMs: number; editedFileUpdateMs: number; editedFileTimeToFirstTokenMs: number; sequentialTimeToFirstTokenMs: number | null; peakRssBytes: number; editedFile: string };
+  disk: { cacheBytesPerRow: number; codecs: { codec: string; bytesPerToken: number | null; diskBytes: number | null; note?: string }[] };
+  fidelity: FidelityResult;
+  seconds: number;
+}): string {
+  const s = (ms: number | null): string => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(3)} s`);
+  const f = (x: number | null, d = 3): string => (x === null || Number.isNaN(x) ? '' : x.toFixed(d));
+  const t = r.timing;
+  const lines = [
+    `# Workspace cache benchmark: ${r.model} (N = ${r.capacity})`,
+    '',
+    `Workspace \`${r.workspace}\`: ${r.files} files, ${r.workspaceTokens} tokens. Run took ${r.seconds.toFixed(1)} s.`,
+    '',
+    '| measure | value |',
+    '| --- | ---: |',
+    `| cold ingest (every file prefilled) | ${s(t.coldIngestMs)} (${t.coldIngestTokensPerSecond.toFixed(0)} tokens/s) |`,
+    `| cold time to first token | ${s(t.coldTimeToFirstTokenMs)} |`,
+    `| warm time to first token | ${s(t.warmTimeToFirstTokenMs)} |`,
+    `| one edited file (${t.editedFile}): update | ${s(t.editedFileUpdateMs)} |`,
+    `| one edited file: time to first token | ${s(t.editedFileTimeToFirstTokenMs)} |`,
+    `| sequential (single pass) time to first token | ${s(t.sequentialTimeToFirstTokenMs)} |`,
+    `| peak resident memory | ${(t.peakRssBytes / 1024 ** 2).toFixed(0)} MB |`,
+    '',
+    `Disk bytes per workspace token (a full cache row is ${r.disk.cacheBytesPerRow} bytes):`,
+    '',
+    '| codec | bytes on disk | bytes per token |',
+    '| --- | ---: | ---: |',
+    ...r.disk.codecs.map((c) => `| ${c.codec} | ${c.diskBytes ?? c.note ?? ''} | ${f(c.bytesPerToken, 1)} |`),
+    '',
+    `Fidelity: continuation of \`${r.fidelity.continuationFile}\` (${r.fidelity.continuationTokens} tokens) after [prefix | ${r.fidelity.files.map((x) => `${x.path} (${x.tokens})`).join(' | ')}]; KL and top-1 against the sequential full cache.`,
+    '',
+    '| method | budget N | rows at start | files full / in | perplexity | KL | top-1 |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.fidelity.rows
+      .filter((x) => x.probe === 'continuation')
+      .map((x) => `| ${x.method} | ${x.budget ?? ''} | ${x.startRows} | ${x.filesIn === null ? '' : `${x.filesFull} / ${x.filesIn}`} | ${f(x.perplexity)} | ${f(x.kl, 4)} | ${f(x.top1)} |`),
+    '',
+    `Recall probe across files (${r.fidelity.recallPassageTokens}-token passage in the first file, repeated after the last): mean loss on the repeat, with and without the first occurrence.`,
+    '',
+    '| method | budget N | rows at start | loss | loss without first | recalled |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...r.fidelity.rows
+      .filter((x) => x.probe === 'recall')
+      .map((x) => `| ${x.method} | ${x.budget ?? ''} | ${x.startRows} | ${f(x.recallLoss)} | ${f(x.recallLossWithoutFirst)} | ${x.recallLoss !== null && x.recallLossWithoutFirst !== null ? f(x.recallLossWithoutFirst - x.recallLoss) : ''} |`),
+    '',
+  ];
+  return lines.join('\n');
+}

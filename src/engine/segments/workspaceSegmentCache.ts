@@ -1,0 +1,386 @@
+// The segmented workspace cache (issue 5; ARCHITECTURE.md "Two ways to fill the cache", item 2):
+// the engine-level API the CLI and the extension's worker call.
+//
+//   const segments = new WorkspaceSegmentCache(session, tokenizer, folder, settings);
+//   await segments.update(files, onProgress, signal);   // prefills only new or changed files
+//   const assembled = await segments.assemble(question); // [prefix | segments | ] in one KvCache
+//   … generate from assembled.cache with assembled.questionIds as the prompt
+//
+// Each file is stored once per (model, settings, path, content) in a SegmentStore; update()
+// re-reads the store, checks every segment it will use (a corrupt or stale one is rebuilt) and
+// collects the segments of files that are gone. assemble() scores the files against the question
+// (BM25), shares the budget among them by score (allocate.ts), rebuilds each segment at its
+// share of rows from its first DCT coefficients, and places the rows at consecutive slots with
+// keys rotated to those slots. The question's tokens are left for the generator to prefill.
+
+import { createHash } from 'node:crypto';
+import { FreqKvError } from '../errors';
+import { copyRows, fromFloat32, toFloat32 } from '../kv/compressor';
+import type { KvCache } from '../kv/kvCache';
+import { rotarySpecOf, rotateRows, type RotarySpec } from '../kv/rotary';
+import type { DecoderSession } from '../model/decoderSession';
+import type { ModelFolder } from '../model/modelFolder';
+import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
+import { IngestCancelledError } from '../workspace/ingest';
+import { segmentText, splitAskPrompt } from '../workspace/prompt';
+import { allocateRows, type AllocationOptions } from './allocate';
+import type { CodecName, SegmentCodec } from './codec';
+import { createSegmentCodec } from './codecRegistry';
+import { modelIdentity } from './modelIdentity';
+import { RelevanceIndex } from './relevance';
+import { buildSegment, type SegmentPrefillSettings } from './segmentBuilder';
+import { decodeSegmentFile, encodeSegmentFile, SEGMENT_FORMAT_VERSION, SegmentCorruptError, type SegmentFileContents, type SegmentHeader } from './segmentFile';
+import { SegmentStore } from './segmentStore';
+import { inverseDct } from './spectrum';
+
+/** Settings the segmented mode cannot work with (a capacity too small for the prefix and sinks). */
+export class SegmentSettingsError extends FreqKvError {}
+
+export interface SegmentCacheSettings {
+  codec: CodecName;
+  /** N: the cache files are prefilled in and questions are answered in. */
+  capacity: number;
+  /** FreqKV settings for files longer than the cache (sinks counted after the prefix). */
+  sinks: number;
+  retain: number;
+  recent: number;
+  /** Tokens per forward pass while prefilling files (default 128). */
+  prefillChunk?: number;
+  /** The store folder; undefined keeps segments in memory only. */
+  storeDir?: string;
+  /** The store's size cap in bytes. */
+  maxStoreBytes?: number;
+  /** Names this workspace in the store, e.g. its absolute root path (one manifest per workspace, model and settings). */
+  workspaceId: string;
+}
+
+export interface WorkspaceFileEntry {
+  path: string;
+  text: string;
+}
+
+export interface UpdateProgress {
+  filesDone: number;
+  filesTotal: number;
+  /** Segments prefilled so far in this update. */
+  built: number;
+  tokensPrefilled: number;
+}
+
+export interface UpdateReport {
+  files: number;
+  /** Segments prefilled (new, changed, corrupt or evicted files). */
+  built: number;
+  /** Segments found in the store and used as they are. */
+  reused: number;
+  /** Of `built`, segments whose stored file was corrupt or stale. */
+  rebuiltCorrupt: number;
+  /** Segment files collected (files deleted or changed since the last update, or evicted by the cap). */
+  removed: number;
+  /** Tokens of every file's segment text. */
+  workspaceTokens: number;
+  tokensPrefilled: number;
+  ms: number;
+  /** Whether the segments persist on disk. */
+  persisted: boolean;
+  warnings: string[];
+}
+
+export interface AssembleOptions extends AllocationOptions {
+  /** Rows for prefix, segments and question, and the capacity of the cache made (default: the capacity). */
+  budget?: number;
+  /** Rows left free for the answer before FreqKV compresses (default 64). */
+  reserveRows?: number;
+  /** A path ranked above every other file (e.g. the file a command is about). */
+  focus?: string;
+  /**
+   * Rows for the segments, instead of budget − prefix − question − reserve (at most budget −
+   * prefix): e.g. to compare with another cache at equal rows. The question then compresses
+   * the cache as it is prefilled if it does not fit.
+   */
+  segmentRows?: number;
+  /** Slot order by path (files not named go first, least relevant first); default: by relevance. */
+  order?: readonly string[];
+}
+
+export interface IncludedSegment {
+  path: string;
+  score: number;
+  /** Tokens of the file's segment text. */
+  tokens: number;
+  /** L: rows stored (full resolution). */
+  storedRows: number;
+  /** Rows used in this cache. */
+  rows: number;
+  /** The slot of its first row. */
+  firstSlot: number;
+}
+
+export interface DroppedSegment {
+  path: string;
+  tokens: number;
+  reason: string;
+}
+
+export interface AssembledCache {
+  cache: KvCache;
+  /** The prompt to prefill after the cache: the question and what follows it. */
+  questionIds: number[];
+  prefixRows: number;
+  /** Segment rows budgeted (budget − prefix − question − reserve). */
+  segmentBudget: number;
+  /** In slot order (least relevant first, so the most relevant sit next to the question). */
+  files: IncludedSegment[];
+  dropped: DroppedSegment[];
+  /** Tokens the cache rows stand for: the prefix plus every included file's tokens. */
+  tokensRepresented: number;
+  assembleMs: number;
+  warnings: string[];
+}
+
+interface Entry {
+  path: string;
+  text: string;
+  name: string;
+  contentHash: string;
+  tokens: number;
+  rows: number;
+}
+
+export const DEFAULT_RESERVE_ROWS = 64;
+
+export class WorkspaceSegmentCache {
+  readonly store: SegmentStore;
+  readonly codec: SegmentCodec;
+  readonly modelId: string;
+  readonly settingsId: string;
+  readonly prefixIds: number[];
+  private readonly rotary: RotarySpec;
+  private readonly prefill: SegmentPrefillSettings;
+  private entries: Entry[] = [];
+  private index: RelevanceIndex | undefined;
+  /** Notes from assemble-time rebuilds, reported with the next result. */
+  private readonly notes: string[] = [];
+
+  constructor(
+    private readonly session: DecoderSession,
+    private readonly tokenizer: ModelTokenizer,
+    folder: ModelFolder,
+    readonly settings: SegmentCacheSettings,
+  ) {
+    this.codec = createSegmentCodec(settings.codec);
+    this.store = new SegmentStore(settings.storeDir, { maxBytes: settings.maxStoreBytes });
+    this.rotary = rotarySpecOf(folder.config);
+    const { prefix, chat } = splitAskPrompt(tokenizer, '');
+    const bos = tokenizer.bosTokenId ?? folder.bosTokenId;
+    this.prefixIds = chat ? tokenizer.encode(prefix, { addSpecialTokens: false }) : bos === undefined ? [] : [bos];
+    const P = this.prefixIds.length;
+    const sinks = settings.sinks;
+    if (settings.capacity < P + sinks + 2 + 1) {
+      throw new SegmentSettingsError(
+        `The cache capacity ${settings.capacity} is too small for the segmented mode: the prompt prefix takes ${P} rows and each file needs ${sinks} sinks and 3 more rows. Raise --capacity to at least ${P + sinks + 3}, or use --mode sequential.`,
+      );
+    }
+    const recent = Math.max(0, Math.min(settings.recent, settings.capacity - P - sinks - 2));
+    this.prefill = { capacity: settings.capacity, sinks, retain: settings.retain, recent, chunk: settings.prefillChunk ?? 128 };
+    this.modelId = modelIdentity(folder);
+    this.settingsId = sha256(JSON.stringify({ v: SEGMENT_FORMAT_VERSION, codec: settings.codec, prefix: this.prefixIds, ...this.prefill, chunk: undefined })).slice(0, 32);
+  }
+
+  /** The files currently known (after the last update). */
+  get files(): readonly { path: string; tokens: number; rows: number }[] {
+    return this.entries;
+  }
+
+  /**
+   * Brings the segments in line with `files` (the whole workspace): prefills the new and changed
+   * ones, checks the stored ones, collects those of files no longer present.
+   */
+  async update(files: readonly WorkspaceFileEntry[], onProgress?: (p: UpdateProgress) => void, signal?: AbortSignal): Promise<UpdateReport> {
+    const started = performance.now();
+    const notesBefore = this.notes.length;
+    const entries: Entry[] = [];
+    let built = 0;
+    let reused = 0;
+    let rebuiltCorrupt = 0;
+    let tokensPrefilled = 0;
+    let workspaceTokens = 0;
+    for (const file of files) {
+      if (signal?.aborted) throw new IngestCancelledError(`Building workspace segments was cancelled after ${entries.length} of ${files.length} files.`);
+      const text = segmentText(file);
+      const contentHash = sha256(text);
+      const name = sha256(`${this.modelId}\n${this.settingsId}\n${file.path}\n${contentHash}`).slice(0, 40);
+      const partial = { path: file.path, text: file.text, name, contentHash };
+      let entry: Entry | undefined;
+      const stored = this.readStored(partial);
+      if (stored.contents) {
+        entry = { ...partial, tokens: stored.contents.header.tokens, rows: stored.contents.header.rows };
+        reused++;
+      } else {
+        if (stored.corrupt) rebuiltCorrupt++;
+        entry = await this.buildAndStore(partial);
+        built++;
+        tokensPrefilled += entry.tokens;
+      }
+      workspaceTokens += entry.tokens;
+      entries.push(entry);
+      onProgress?.({ filesDone: entries.length, filesTotal: files.length, built, tokensPrefilled });
+    }
+    this.entries = entries;
+    this.index = undefined;
+    const removed = this.store.commitWorkspace(`${this.settings.workspaceId}\n${this.modelId}\n${this.settingsId}`, entries.map((e) => e.name));
+    const warnings = [...this.store.warnings, ...this.notes.slice(notesBefore)];
+    return { files: entries.length, built, reused, rebuiltCorrupt, removed, workspaceTokens, tokensPrefilled, ms: performance.now() - started, persisted: this.store.persisting, warnings };
+  }
+
+  /** Assembles the cache for a question from the files of the last update. */
+  async assemble(question: string, options: AssembleOptions = {}): Promise<AssembledCache> {
+    const started = performance.now();
+    const notesBefore = this.notes.length;
+    const capacity = this.settings.capacity;
+    const parts = splitAskPrompt(this.tokenizer, question);
+    const questionIds = this.tokenizer.encode(parts.suffix, { addSpecialTokens: false });
+    const P = this.prefixIds.length;
+    const reserve = options.reserveRows ?? DEFAULT_RESERVE_ROWS;
+    const budget = Math.min(options.budget ?? capacity, capacity);
+    const segmentBudget = Math.min(options.segmentRows ?? Infinity, Math.max(0, budget - P - (options.segmentRows === undefined ? questionIds.length + reserve : 0)));
+    this.index ??= new RelevanceIndex(this.entries);
+    const scores = this.index.score(question);
+    if (options.focus !== undefined) {
+      const at = this.entries.findIndex((e) => e.path === options.focus);
+      if (at >= 0) scores[at] = Math.max(0, ...scores) + 1;
+    }
+    const allocation = allocateRows(
+      this.entries.map((e, i) => ({ storedRows: e.rows, score: scores[i]! })),
+      segmentBudget,
+      options,
+    );
+    const minRows = options.minRows ?? 4;
+    const dropped: DroppedSegment[] = allocation.dropped.map((i) => ({
+      path: this.entries[i]!.path,
+      tokens: this.entries[i]!.tokens,
+      reason: `the ${segmentBudget} rows left for files (capacity ${budget} − prefix ${P} − question ${questionIds.length} − reserve ${reserve}) cannot give all ${this.entries.length} files their minimum of ${minRows} rows; the least relevant were left out (raise --capacity or include fewer files)`,
+    }));
+    const chosen = this.entries
+      .map((_, i) => i)
+      .filter((i) => allocation.rows[i]! > 0)
+      .sort((a, b) => scores[a]! - scores[b]! || (this.entries[b]!.path < this.entries[a]!.path ? -1 : 1));
+    if (options.order) {
+      const rank = new Map(options.order.map((p, k) => [p, k]));
+      const at = (i: number): number => rank.get(this.entries[i]!.path) ?? -1;
+      chosen.sort((a, b) => at(a) - at(b));
+    }
+
+    const cache = this.session.createCache(budget);
+    if (P > 0) await this.session.forward(this.prefixIds, cache);
+    const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
+    const total = P + chosen.reduce((n, i) => n + allocation.rows[i]!, 0);
+    const keys = Array.from({ length: numLayers }, () => new Float32Array(heads * total * dim));
+    const values = Array.from({ length: numLayers }, () => new Float32Array(heads * total * dim));
+    if (P > 0) {
+      for (let layer = 0; layer < numLayers; layer++) {
+        copyRows(toFloat32(cache.keys(layer)), P, 0, P, keys[layer]!, total, 0, heads, dim);
+        copyRows(toFloat32(cache.values(layer)), P, 0, P, values[layer]!, total, 0, heads, dim);
+      }
+    }
+    const files: IncludedSegment[] = [];
+    let slot = P;
+    let tokensRepresented = P;
+    for (const i of chosen) {
+      const entry = this.entries[i]!;
+      const rows = allocation.rows[i]!;
+      const contents = await this.contentsFor(entry);
+      const L = contents.header.rows;
+      const positions = Float64Array.from({ length: rows }, (_, j) => slot + j);
+      for (let layer = 0; layer < numLayers; layer++) {
+        for (const kind of ['key', 'value'] as const) {
+          const block = this.codec.decode(contents.blocks[2 * layer + (kind === 'key' ? 0 : 1)]!, kind, layer, rows);
+          const rebuilt = inverseDct(block.data, heads, rows, dim, L);
+          if (kind === 'key') rotateRows(this.rotary, rebuilt, heads, rows, positions, 1);
+          copyRows(rebuilt, rows, 0, rows, (kind === 'key' ? keys : values)[layer]!, total, slot, heads, dim);
+        }
+      }
+      files.push({ path: entry.path, score: scores[i]!, tokens: entry.tokens, storedRows: L, rows, firstSlot: slot });
+      slot += rows;
+      tokensRepresented += entry.tokens;
+    }
+    cache.replaceRows(
+      keys.map((k) => fromFloat32(k, cache)),
+      values.map((v) => fromFloat32(v, cache)),
+      total,
+    );
+    const warnings = [...this.store.warnings, ...this.notes.slice(notesBefore)];
+    return { cache, questionIds, prefixRows: P, segmentBudget, files, dropped, tokensRepresented, assembleMs: performance.now() - started, warnings };
+  }
+
+  /** The token ids of the sequential prompt for the same files in the given order (for comparisons). */
+  sequentialIds(paths: readonly string[], question: string): number[] {
+    const byPath = new Map(this.entries.map((e) => [e.path, e]));
+    const ids = [...this.prefixIds];
+    for (const p of paths) ids.push(...this.tokenizer.encode(segmentText(byPath.get(p)!), { addSpecialTokens: false }));
+    ids.push(...this.tokenizer.encode(splitAskPrompt(this.tokenizer, question).suffix, { addSpecialTokens: false }));
+    return ids;
+  }
+
+  /** A stored segment that matches, or why there is none (missing, or corrupt/stale and removed). */
+  private readStored(entry: Pick<Entry, 'path' | 'name' | 'contentHash'>): { contents?: SegmentFileContents; corrupt: boolean } {
+    const bytes = this.store.read(entry.name);
+    if (!bytes) return { corrupt: false };
+    try {
+      const contents = decodeSegmentFile(bytes, `segment ${entry.name} (${entry.path})`);
+      const h = contents.header;
+      if (h.model !== this.modelId || h.settings !== this.settingsId || h.path !== entry.path || h.contentHash !== entry.contentHash || h.codec !== this.codec.name) {
+        throw new SegmentCorruptError(`segment ${entry.name} (${entry.path}) belongs to another model, setting or content; it will be rebuilt.`);
+      }
+      return { contents, corrupt: false };
+    } catch (error) {
+      if (!(error instanceof SegmentCorruptError)) throw error;
+      this.notes.push(error.message);
+      this.store.remove(entry.name);
+      return { corrupt: true };
+    }
+  }
+
+  private async buildAndStore(partial: Omit<Entry, 'tokens' | 'rows'>): Promise<Entry> {
+    const ids = this.tokenizer.encode(segmentText(partial), { addSpecialTokens: false });
+    const segment = await buildSegment(this.session, this.rotary, this.prefixIds, ids, this.prefill);
+    const { numLayers, numKvHeads, headDim } = this.session.createCache(1).shape;
+    const blocks: Uint8Array[] = [];
+    for (let layer = 0; layer < numLayers; layer++) {
+      blocks.push(this.codec.encode({ rows: segment.rows, numKvHeads, headDim, data: segment.keys[layer]! }, 'key', layer));
+      blocks.push(this.codec.encode({ rows: segment.rows, numKvHeads, headDim, data: segment.values[layer]! }, 'value', layer));
+    }
+    const header: SegmentHeader = {
+      version: SEGMENT_FORMAT_VERSION,
+      model: this.modelId,
+      settings: this.settingsId,
+      path: partial.path,
+      contentHash: partial.contentHash,
+      tokens: segment.tokens,
+      rows: segment.rows,
+      numLayers,
+      numKvHeads,
+      headDim,
+      codec: this.codec.name,
+      blockBytes: [],
+    };
+    this.store.write(partial.name, encodeSegmentFile(header, blocks));
+    return { ...partial, tokens: segment.tokens, rows: segment.rows };
+  }
+
+  /** The segment's contents; rebuilt if its file went missing or bad since update(). */
+  private async contentsFor(entry: Entry): Promise<SegmentFileContents> {
+    const stored = this.readStored(entry);
+    if (stored.contents) return stored.contents;
+    this.notes.push(`segment of ${entry.path} was ${stored.corrupt ? 'corrupt' : 'missing'} when the cache was assembled; it was rebuilt.`);
+    const rebuilt = await this.buildAndStore(entry);
+    Object.assign(entry, { tokens: rebuilt.tokens, rows: rebuilt.rows });
+    const again = this.readStored(entry);
+    if (!again.contents) throw new SegmentCorruptError(`segment of ${entry.path} could not be read back after it was rebuilt.`);
+    return again.contents;
+  }
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
