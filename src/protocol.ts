@@ -42,10 +42,40 @@ export interface FileText {
   text: string;
 }
 
+export type AskMode = 'segmented' | 'sequential';
+
 /** Ask About Workspace: the worker builds the prompt (chat template, file headers) and generates. */
 export interface AskParams extends Omit<GenerateParams, 'prompt'> {
   question: string;
   files: FileText[];
+  /**
+   * segmented (default): each file is prefilled once and kept as a segment (on disk under
+   * `storeDir`), and a question assembles one cache from them by relevance; sequential: one
+   * pass over every file, the paper's FreqKV.
+   */
+  mode?: AskMode;
+  /** Where segments are stored; undefined keeps them in the worker's memory only. */
+  storeDir?: string;
+  /** The store's size cap in bytes. */
+  maxStoreBytes?: number;
+  /** Names the workspace in the store (its folders' paths). */
+  workspaceId?: string;
+  /** How stored segments are encoded (default float32). */
+  codec?: 'float32' | 'int8' | 'rvq';
+}
+
+/** What a segmented ask put in the cache: every file at the rows it got, and what was dropped. */
+export interface SegmentReport {
+  files: { path: string; tokens: number; storedRows: number; rows: number; score: number }[];
+  dropped: { path: string; tokens: number; reason: string }[];
+  /** Segments prefilled in this ask (new or changed files) and found stored. */
+  built: number;
+  reused: number;
+  /** Whether the segments are on disk. */
+  persisted: boolean;
+  updateMs: number;
+  assembleMs: number;
+  warnings: string[];
 }
 
 /** Summarize File: the worker builds the summary prompt for one file and generates. */
@@ -59,6 +89,8 @@ export interface GenerationResult {
   stats: GenerationStats;
   /** Non-fatal notes from the engine (e.g. a capacity past the trained context). */
   warnings: string[];
+  /** A segmented ask's cache contents. */
+  segments?: SegmentReport;
 }
 
 export interface StatsReply {
@@ -101,6 +133,8 @@ export type ResultOf<K extends WorkerRequestName> = WorkerRequests[K][1];
 
 /** What a running generation streams, in order: prefill progress, tokens, then done. */
 export type EngineEvent =
+  /** A segmented ask brings the stored segments up to date before it assembles the cache. */
+  | { kind: 'segments'; filesDone: number; filesTotal: number; built: number; tokensPrefilled: number; stats: GenerationStats }
   | { kind: 'prefill'; tokensDone: number; tokensTotal: number; stats: GenerationStats }
   | { kind: 'token'; text: string; stats: GenerationStats }
   | { kind: 'done'; reason: StopReason; text: string; stats: GenerationStats };
@@ -150,6 +184,14 @@ export interface WebviewToHost {
   openFile: { path: string };
 }
 
+/** A file in a question's context; a segmented ask adds the rows it got of its stored rows. */
+export interface IncludedFileInfo {
+  path: string;
+  tokens: number;
+  rows?: number;
+  storedRows?: number;
+}
+
 /** Messages the extension posts to the webview: name → payload. */
 export interface HostToWebview {
   /** A question was accepted and its answer starts streaming. */
@@ -163,7 +205,7 @@ export interface HostToWebview {
   /** A notice to show above the conversation (e.g. the embedded model cannot answer about code); '' hides it. */
   notice: { text: string };
   /** What went into the question's context and what was left out, with why. */
-  files: { included: { path: string; tokens: number }[]; skipped: { path: string; reason: string }[] };
+  files: { included: IncludedFileInfo[]; skipped: { path: string; reason: string }[] };
 }
 
 /** The discriminated union of a name → payload map: { type: name, ...payload }. */

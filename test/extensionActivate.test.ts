@@ -222,8 +222,13 @@ describe('the extension under a stand-in vscode', () => {
     expect(status.command).toBe('freqkv.showStats');
   });
 
-  it('Ask About Workspace streams an answer into the panel and the status bar', async () => {
-    await commands.get('freqkv.ask')!();
+  it('Ask About Workspace (sequential mode) streams an answer into the panel and the status bar', async () => {
+    overrides.set('freqkv.mode', 'sequential');
+    try {
+      await commands.get('freqkv.ask')!();
+    } finally {
+      overrides.delete('freqkv.mode');
+    }
     expect(panelHtml).toContain(`default-src 'none'`);
     expect(panelHtml).toMatch(/<script nonce="[^"]+" src="[^"]*dist\/webview.js">/);
     expect(panelHtml).not.toMatch(/<script(?! nonce)/);
@@ -250,6 +255,31 @@ describe('the extension under a stand-in vscode', () => {
     // The turn is kept per workspace for the panel's next load.
     const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
     expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
+  });
+
+  it('Ask About Workspace (segmented, the default) stores segments in global storage and lists each file at its resolution', async () => {
+    overrides.set('freqkv.cache.capacity', 256);
+    const before = posted.length;
+    try {
+      await commands.get('freqkv.ask')!();
+      const after = posted.slice(before);
+      const lists = after.filter((m): m is Extract<HostToWebviewMessage, { type: 'files' }> => m.type === 'files');
+      // First what was read, then what the assembled cache holds, each file with its rows.
+      expect(lists).toHaveLength(2);
+      const assembled = lists[1]!;
+      expect(assembled.included.map((f) => f.path).sort()).toEqual(['.gitignore', 'notes.md', 'src/lighthouse.ts']);
+      for (const f of assembled.included) expect(f.rows).toBeGreaterThan(0);
+      expect(after.some((m) => m.type === 'engineEvent' && m.event.kind === 'segments')).toBe(true);
+      const done = after.find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+      expect(done.event.stats.tokensSeen).toBeGreaterThan(assembled.included.reduce((n, f) => n + f.tokens, 0));
+      const stored = fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg'));
+      expect(stored.length).toBe(3);
+      // A second question reuses every stored segment.
+      await commands.get('freqkv.ask')!();
+      expect(fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg')).length).toBe(3);
+    } finally {
+      overrides.delete('freqkv.cache.capacity');
+    }
   });
 
   it('Ask About Workspace in a workspace with no readable files says so and asks nothing', async () => {

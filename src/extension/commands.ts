@@ -11,7 +11,7 @@ import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
 import { downloadModelCommand } from './downloadModel';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
+import type { AskParams, ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -107,7 +107,7 @@ async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<
 async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>): Promise<void> {
   FreqKvPanel.post({ type: 'answerStarted', question: title });
   const onEvent = (event: EngineEvent): void => {
-    updateStatus(freqkv, event.stats);
+    if (event.kind !== 'segments') updateStatus(freqkv, event.stats);
     FreqKvPanel.post({ type: 'engineEvent', event });
   };
   try {
@@ -149,7 +149,33 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
     return;
   }
   const files = ingest.files.map((f) => ({ path: f.path, text: f.text }));
-  await run(freqkv, question, (onEvent) => freqkv.client.ask({ ...generationSettings(settings), question, files }, onEvent));
+  const skipped = ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] }));
+  const params: AskParams = {
+    ...generationSettings(settings),
+    question,
+    files,
+    mode: settings.mode,
+    codec: settings.segmentCodec,
+    storeDir: vscode.Uri.joinPath(freqkv.extension.globalStorageUri, 'segments').fsPath,
+    maxStoreBytes: settings.maxStoreMB * 1024 * 1024,
+    workspaceId: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()).join('|') || 'no-folder',
+  };
+  await run(freqkv, question, async (onEvent) => {
+    const result = await freqkv.client.ask(params, onEvent);
+    const segments = result.segments;
+    if (segments) {
+      // Which files the assembled cache holds, at which resolution; those that did not fit are listed as left out.
+      FreqKvPanel.post({
+        type: 'files',
+        included: segments.files.map((f) => ({ path: f.path, tokens: f.tokens, rows: f.rows, storedRows: f.storedRows })),
+        skipped: [...segments.dropped.map((d) => ({ path: d.path, reason: d.reason })), ...skipped],
+      });
+      freqkv.output.info(
+        `Segments: ${segments.reused} reused, ${segments.built} prefilled in ${(segments.updateMs / 1000).toFixed(1)} s${segments.persisted ? '' : ' (not saved: the store cannot be written)'}; the cache holds ${segments.files.length} files, ${segments.dropped.length} did not fit.`,
+      );
+    }
+    return result;
+  });
 }
 
 async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {

@@ -3,7 +3,7 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CacheOptions, GenerateParams, LoadModelParams } from '../protocol';
+import type { AskMode, AskParams, CacheOptions, GenerateParams, LoadModelParams } from '../protocol';
 
 export interface FreqKvSettings {
   modelPath: string;
@@ -16,6 +16,9 @@ export interface FreqKvSettings {
   maxFileBytes: number;
   /** Ask About Workspace adds files until this many tokens; 0: no limit. */
   maxWorkspaceTokens: number;
+  mode: AskMode;
+  segmentCodec: NonNullable<AskParams['codec']>;
+  maxStoreMB: number;
   /** Where Download Model fetches from: the Hugging Face hub or a mirror of it. */
   huggingFaceEndpoint: string;
 }
@@ -38,6 +41,9 @@ export function readSettings(): FreqKvSettings {
     exclude: config.get<string[]>('exclude', []),
     maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
     maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
+    mode: config.get<AskMode>('mode', 'segmented'),
+    segmentCodec: config.get<NonNullable<AskParams['codec']>>('segments.codec', 'float32'),
+    maxStoreMB: config.get<number>('segments.maxStoreMB', 2048),
     huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };
 }

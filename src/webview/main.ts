@@ -2,7 +2,7 @@
 // the protocol's HostToWebview messages and posts WebviewToHost messages. Model output goes
 // through renderMarkdown, which escapes HTML before adding its own few tags.
 
-import type { GenerationStats, HostToWebviewMessage, WebviewToHostMessage } from '../protocol';
+import type { GenerationStats, HostToWebviewMessage, IncludedFileInfo, WebviewToHostMessage } from '../protocol';
 import { CacheChart } from './cacheChart';
 import { renderMarkdown } from './markdown';
 
@@ -78,7 +78,7 @@ function showStats(stats: GenerationStats | null): void {
 }
 
 /** The files in the question's context, and those left out with why. Paths open the file. */
-function showFiles(included: { path: string; tokens: number }[], skipped: { path: string; reason: string }[]): void {
+function showFiles(included: IncludedFileInfo[], skipped: { path: string; reason: string }[]): void {
   const tokens = included.reduce((sum, f) => sum + f.tokens, 0);
   const summary = document.createElement('summary');
   summary.textContent = `Context: ${included.length} file${included.length === 1 ? '' : 's'}, ${tokens.toLocaleString('en-US')} tokens; ${skipped.length} left out`;
@@ -100,7 +100,7 @@ function showFiles(included: { path: string; tokens: number }[], skipped: { path
   };
   filesSection.replaceChildren(
     summary,
-    list('Included', included.map((f) => [f.path, `${f.tokens.toLocaleString('en-US')} tokens`])),
+    list('Included', included.map((f) => [f.path, `${f.tokens.toLocaleString('en-US')} tokens${f.rows === undefined ? '' : `, ${f.rows} of ${f.storedRows} rows${f.rows === f.storedRows ? ' (full resolution)' : ''}`}`])),
     list('Left out', skipped.map((f) => [f.path, f.reason])),
   );
   filesSection.hidden = false;
@@ -123,6 +123,11 @@ window.addEventListener('message', (event: MessageEvent<HostToWebviewMessage>) =
     }
     case 'engineEvent': {
       const engineEvent = message.event;
+      if (engineEvent.kind === 'segments') {
+        // Stored segments brought up to date before the cache is assembled: progress, not statistics.
+        if (answerElement) answerElement.textContent = `Reading files into the segment cache: ${engineEvent.filesDone} of ${engineEvent.filesTotal} (${engineEvent.built} prefilled, ${engineEvent.tokensPrefilled.toLocaleString('en-US')} tokens)…`;
+        break;
+      }
       showStats(engineEvent.stats);
       chart.add(engineEvent.stats, engineEvent.stats.cacheCapacity);
       if (engineEvent.kind === 'token') answerText += engineEvent.text;

@@ -5,7 +5,10 @@
 // typed error reply: nothing thrown here reaches the extension host.
 
 import { parentPort } from 'node:worker_threads';
-import { Engine } from '../engine/engine';
+import { Engine, type GenerateRequest } from '../engine/engine';
+import { defaultRecentWindow, type CacheOptions } from '../engine/kv/createCompressor';
+import { emptyStats } from '../engine/generate/stats';
+import { WorkspaceSegmentCache, type SegmentCacheSettings, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
 import { FreqKvError } from '../engine/errors';
 import { EngineBusyError } from '../engine/generate/errors';
 import type { GenerationStats } from '../engine/generate/stats';
@@ -18,6 +21,7 @@ import {
   type LoadModelParams,
   type ModelInfo,
   type ResultOf,
+  type SegmentReport,
   type StatsReply,
   type SummarizeParams,
   type WorkerRequestMessage,
@@ -35,6 +39,12 @@ let engine: Engine | undefined;
 let busyWith: WorkerRequestName | undefined;
 let running: AbortController | undefined;
 let lastStats: GenerationStats | null = null;
+/**
+ * The worker keeps the last workspace's segment cache (its file list and BM25 index), so the
+ * next question only checks hashes; the segments themselves are on disk under storeDir.
+ */
+let segmentCache: { key: string; cache: WorkspaceSegmentCache } | undefined;
+
 
 function post(message: WorkerToHostMessage): void {
   port!.postMessage(message);
@@ -49,6 +59,8 @@ async function loadModel(params: LoadModelParams): Promise<ModelInfo> {
   const next = await Engine.load({ modelDir: params.modelDir, onnxFile: params.onnxFile, threads: params.threads });
   const previous = engine;
   engine = next;
+  // Its segment cache runs on the old session.
+  segmentCache = undefined;
   lastStats = null;
   await previous?.dispose();
   return modelInfo(next);
@@ -59,26 +71,97 @@ function loadedEngine(): Engine {
   return engine;
 }
 
-/** Ask About Workspace: the prompt names every file and uses the model's chat template if it has one. */
+/** Ask About Workspace: segmented (default) or sequential; see AskParams. */
 function ask(id: number, params: AskParams): Promise<GenerationResult> {
-  const { question, files, ...generation } = params;
-  const prompt = buildAskPrompt(loadedEngine().tokenizer, files, question);
-  return generate(id, { ...generation, prompt: prompt.text });
+  const engine = loadedEngine();
+  if (params.mode === 'sequential') {
+    const { question, files, mode: _mode, storeDir: _storeDir, maxStoreBytes: _maxStoreBytes, workspaceId: _workspaceId, codec: _codec, ...generation } = params;
+    const prompt = buildAskPrompt(engine.tokenizer, files, question);
+    // A chat-templated prompt already carries its special tokens.
+    return run(id, { ...generation, promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
+  }
+  return askSegmented(id, engine, params);
+}
+
+async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
+  const { question, files, storeDir, maxStoreBytes, workspaceId, codec, mode: _mode, ...generation } = params;
+  const cache: CacheOptions = { method: 'freqkv', ...generation.cache };
+  const capacity = cache.capacity ?? engine.contextLength;
+  const sinks = cache.sinks ?? 4;
+  const settings: SegmentCacheSettings = {
+    codec: codec ?? 'float32',
+    capacity,
+    sinks,
+    retain: cache.retain ?? 0.5,
+    recent: cache.recent ?? defaultRecentWindow(capacity, sinks),
+    prefillChunk: generation.prefillChunkSize,
+    storeDir,
+    maxStoreBytes,
+    workspaceId: workspaceId ?? 'workspace',
+  };
+  const key = JSON.stringify({ model: engine.folder.dir, ...settings });
+  if (segmentCache?.key !== key) segmentCache = { key, cache: new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, settings) };
+  const segments = segmentCache.cache;
+  const started = performance.now();
+  const controller = new AbortController();
+  running = controller;
+  const idle = emptyStats(capacity);
+  let lastPost = 0;
+  let update: UpdateReport;
+  try {
+    update = await segments.update(
+      files,
+      (p) => {
+        if (performance.now() - lastPost < 100 && p.filesDone < p.filesTotal) return;
+        lastPost = performance.now();
+        post({ type: 'event', id, event: { kind: 'segments', filesDone: p.filesDone, filesTotal: p.filesTotal, built: p.built, tokensPrefilled: p.tokensPrefilled, stats: idle } });
+      },
+      controller.signal,
+    );
+  } catch (error) {
+    running = undefined;
+    if (!controller.signal.aborted) throw error;
+    // Segments finished before the cancel are kept (on disk); the next question reuses them.
+    post({ type: 'event', id, event: { kind: 'done', reason: 'cancelled', text: '', stats: idle } });
+    return { reason: 'cancelled', text: '', stats: idle, warnings: [] };
+  }
+  const assembled = await segments.assemble(question, { reserveRows: Math.min(generation.maxNewTokens, 64) });
+  const report: SegmentReport = {
+    files: assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score })),
+    dropped: assembled.dropped,
+    built: update.built,
+    reused: update.reused,
+    persisted: update.persisted,
+    updateMs: update.ms,
+    assembleMs: assembled.assembleMs,
+    warnings: [...new Set([...update.warnings, ...assembled.warnings])],
+  };
+  const request = { ...generation, cache: { ...cache, capacity }, promptIds: assembled.questionIds, startCache: assembled.cache, cachedTokens: assembled.tokensRepresented };
+  // The time to the first token counts from the question, so it includes the update and the assembly.
+  const result = await run(id, request, controller, performance.now() - started);
+  return { ...result, warnings: [...result.warnings, ...report.warnings], segments: report };
 }
 
 function summarize(id: number, params: SummarizeParams): Promise<GenerationResult> {
   const { file, ...generation } = params;
-  const prompt = buildSummaryPrompt(loadedEngine().tokenizer, file);
-  return generate(id, { ...generation, prompt: prompt.text });
+  const engine = loadedEngine();
+  const prompt = buildSummaryPrompt(engine.tokenizer, file);
+  return run(id, { ...generation, promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
 }
 
-async function generate(id: number, params: GenerateParams): Promise<GenerationResult> {
+function generate(id: number, params: GenerateParams): Promise<GenerationResult> {
+  return run(id, params);
+}
+
+/** Runs one generation, streaming its events to the host; `controller` cancels it; `setupMs` is added to the time to first token. */
+async function run(id: number, request: Omit<GenerateRequest, 'signal'>, controller = new AbortController(), setupMs = 0): Promise<GenerationResult> {
   const engine = loadedEngine();
-  const controller = new AbortController();
   running = controller;
   try {
-    const { warnings } = engine.chooseCompressor({ cache: params.cache });
-    for await (const event of engine.generate({ ...params, signal: controller.signal })) {
+    const { warnings } = engine.chooseCompressor({ cache: request.cache });
+    for await (const generated of engine.generate({ ...request, signal: controller.signal })) {
+      // Work done before the generation (a segmented ask's update and assembly) counts towards the first token.
+      const event = setupMs > 0 && generated.stats.timeToFirstTokenMs > 0 ? { ...generated, stats: { ...generated.stats, timeToFirstTokenMs: generated.stats.timeToFirstTokenMs + setupMs } } : generated;
       lastStats = event.stats;
       if (event.kind === 'prefill') {
         post({ type: 'event', id, event });
@@ -108,6 +191,7 @@ async function serveEngineRequest(message: WorkerRequestMessage): Promise<Result
       return summarize(message.id, message.params);
     case 'clearCache':
       lastStats = null;
+      segmentCache = undefined;
       return { cleared: true };
     default:
       throw new Error(`${message.name} is not an engine request.`);
