@@ -113,16 +113,14 @@ export interface WorkerRequests {
   loadModel: [LoadModelParams, ModelInfo];
   generate: [GenerateParams, GenerationResult];
   ask: [AskParams, GenerationResult];
+  /** Brings a segmented ask's stored segments in line with the files, without a question (the file watcher's refresh). */
+  updateSegments: [Omit<AskParams, 'question' | 'mode'>, { built: number; reused: number; removed: number; ms: number; persisted: boolean }];
   summarize: [SummarizeParams, GenerationResult];
   /** Tokens of a text with the loaded model's tokenizer (no special tokens); answered at any time. */
   countTokens: [{ text: string }, { tokens: number }];
   /** Stops the running generation, if any; `cancelled` says whether there was one. */
   cancel: [Record<string, never>, { cancelled: boolean }];
-  /**
-   * Forgets the last generation's statistics. The engine builds a fresh KV cache for every
-   * request today, so there is no cache kept between requests to drop yet; when the
-   * workspace segment cache lands, this is where it is cleared.
-   */
+  /** Forgets the last generation's statistics and the worker's segment cache (the extension deletes the stored segments). */
   clearCache: [Record<string, never>, { cleared: true }];
   getStats: [Record<string, never>, StatsReply];
 }

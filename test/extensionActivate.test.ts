@@ -27,6 +27,9 @@ const progressMessages: string[] = [];
 /** Settings a test sets, by full name (e.g. freqkv.modelPath). */
 const overrides = new Map<string, unknown>();
 const errorActions: string[][] = [];
+const infoLog: string[] = [];
+/** The file watcher's listeners, fired by tests as VS Code would on a change. */
+const watcherListeners: (() => void)[] = [];
 let panelHtml = '';
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
@@ -96,7 +99,7 @@ const fakeVscode = {
     activeTextEditor: undefined,
     createStatusBarItem: () => status,
     registerWebviewPanelSerializer: noop,
-    createOutputChannel: () => ({ info: () => undefined, warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
+    createOutputChannel: () => ({ info: (m: string) => void infoLog.push(m), warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
     showInformationMessage: async (m: string, ...items: string[]) => {
       messages.push(m);
@@ -161,6 +164,13 @@ const fakeVscode = {
       update: async (key: string, value: unknown, target: unknown) => void settingUpdates.push([key, value, target]),
     }),
     onDidChangeConfiguration: noop,
+    createFileSystemWatcher: () => {
+      const listen = (listener: () => void) => {
+        watcherListeners.push(listener);
+        return noop();
+      };
+      return { onDidChange: listen, onDidCreate: listen, onDidDelete: listen, dispose: () => undefined };
+    },
     asRelativePath: (u: { fsPath: string }) => path.relative(WORKSPACE, u.fsPath),
     workspaceFolders: [{ name: 'ws', index: 0, uri: uri(WORKSPACE) }],
     findFiles: async (include: { base: string; pattern: string }, exclude: string) => findFiles(include, exclude),
@@ -170,6 +180,7 @@ const fakeVscode = {
         return { type: stat.isFile() ? 1 : 2, size: stat.size };
       },
       readFile: async (u: { fsPath: string }) => new Uint8Array(fs.readFileSync(u.fsPath)),
+      delete: async (u: { fsPath: string }) => fs.rmSync(u.fsPath, { recursive: true }),
     },
   },
 };
@@ -277,6 +288,16 @@ describe('the extension under a stand-in vscode', () => {
       // A second question reuses every stored segment.
       await commands.get('freqkv.ask')!();
       expect(fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg')).length).toBe(3);
+      // An edited file: the watcher's refresh prefills only that file, in the background.
+      fs.appendFileSync(path.join(WORKSPACE, 'notes.md'), 'The cat slept by the lamp.\n');
+      for (const listener of watcherListeners) listener();
+      const deadline = Date.now() + 20_000;
+      while (!infoLog.some((m) => m.startsWith('Segment cache refreshed')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(infoLog.find((m) => m.startsWith('Segment cache refreshed'))).toMatch(/1 files prefilled, 1 collected, 2 unchanged/);
+      // Clear Cache deletes the stored segments.
+      await commands.get('freqkv.clearCache')!();
+      expect(messages.at(-1)).toMatch(/cleared the cache statistics and [\d.]+ MB of stored segments/);
+      expect(fs.existsSync(path.join(globalStorage, 'segments'))).toBe(false);
     } finally {
       overrides.delete('freqkv.cache.capacity');
     }

@@ -20,26 +20,31 @@ export async function collectWorkspaceContext(settings: FreqKvSettings, client: 
     async (progress, token) => {
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort());
-      const filter = new WorkspaceFilter({ include: settings.include, exclude: settings.exclude });
-      const started = performance.now();
-      let lastReport = 0;
-      try {
-        const ingest = await ingestEntries(vscodeWorkspaceEntries(filter, token), filter, {
-          maxFileBytes: settings.maxFileBytes,
-          maxTotalTokens: settings.maxWorkspaceTokens > 0 ? settings.maxWorkspaceTokens : undefined,
-          countTokens: (text) => client.countTokens(text),
-          signal: controller.signal,
-          onProgress: (p) => {
-            if (performance.now() - lastReport < 200) return;
-            lastReport = performance.now();
-            progress.report({ message: `${p.filesSeen} files seen, ${p.filesIncluded} included, ${p.tokens.toLocaleString('en-US')} tokens` });
-          },
-        });
-        return { kind: 'read', ingest, readMs: performance.now() - started };
-      } catch (error) {
-        if (error instanceof IngestCancelledError || controller.signal.aborted) return { kind: 'cancelled' };
-        throw error;
-      }
+      return readWorkspace(settings, client, controller.signal, (message) => progress.report({ message }));
     },
   );
+}
+
+/** Reads the workspace without a notification (the file watcher's background refresh). */
+export async function readWorkspace(settings: FreqKvSettings, client: EngineClient, signal?: AbortSignal, report?: (message: string) => void): Promise<WorkspaceContext> {
+  const filter = new WorkspaceFilter({ include: settings.include, exclude: settings.exclude });
+  const started = performance.now();
+  let lastReport = 0;
+  try {
+    const ingest = await ingestEntries(vscodeWorkspaceEntries(filter), filter, {
+      maxFileBytes: settings.maxFileBytes,
+      maxTotalTokens: settings.maxWorkspaceTokens > 0 ? settings.maxWorkspaceTokens : undefined,
+      countTokens: (text) => client.countTokens(text),
+      signal,
+      onProgress: (p) => {
+        if (!report || performance.now() - lastReport < 200) return;
+        lastReport = performance.now();
+        report(`${p.filesSeen} files seen, ${p.filesIncluded} included, ${p.tokens.toLocaleString('en-US')} tokens`);
+      },
+    });
+    return { kind: 'read', ingest, readMs: performance.now() - started };
+  } catch (error) {
+    if (error instanceof IngestCancelledError || signal?.aborted) return { kind: 'cancelled' };
+    throw error;
+  }
 }

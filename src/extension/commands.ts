@@ -1,17 +1,19 @@
 // The FreqKV commands. Each is a small function over the FreqKvContext; the engine work goes
 // through EngineClient, and every engine error is shown with what to do.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
 import { FreqKvPanel, type PanelHandlers } from './panel';
-import { collectWorkspaceContext, type WorkspaceContext } from './collectWorkspaceContext';
-import { generationSettings, modelToLoad, readSettings } from './settings';
+import { collectWorkspaceContext, readWorkspace, type WorkspaceContext } from './collectWorkspaceContext';
+import { generationSettings, modelToLoad, readSettings, type FreqKvSettings } from './settings';
 import { classifyContent } from '../engine/workspace/ingest';
 import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
 import { downloadModelCommand } from './downloadModel';
 import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { AskParams, ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
+import type { AskParams, FileText, ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -20,6 +22,8 @@ export interface FreqKvContext {
   output: vscode.LogOutputChannel;
   /** The model the worker has loaded, or undefined when the next request must load one. */
   loadedModel: LoadModelParams | undefined;
+  /** A segmented ask ran in this window, so file changes are worth re-reading in the background. */
+  segmentsInUse?: boolean;
 }
 
 const EMBEDDED_NOTICE =
@@ -150,16 +154,8 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
   }
   const files = ingest.files.map((f) => ({ path: f.path, text: f.text }));
   const skipped = ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] }));
-  const params: AskParams = {
-    ...generationSettings(settings),
-    question,
-    files,
-    mode: settings.mode,
-    codec: settings.segmentCodec,
-    storeDir: vscode.Uri.joinPath(freqkv.extension.globalStorageUri, 'segments').fsPath,
-    maxStoreBytes: settings.maxStoreMB * 1024 * 1024,
-    workspaceId: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()).join('|') || 'no-folder',
-  };
+  const params: AskParams = { ...segmentParams(freqkv, settings, files), question, mode: settings.mode };
+  if (settings.mode === 'segmented') freqkv.segmentsInUse = true;
   await run(freqkv, question, async (onEvent) => {
     const result = await freqkv.client.ask(params, onEvent);
     const segments = result.segments;
@@ -176,6 +172,44 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
     }
     return result;
   });
+}
+
+/** Where and how a segmented ask keeps this workspace's segments. */
+function segmentParams(freqkv: FreqKvContext, settings: FreqKvSettings, files: FileText[]): Omit<AskParams, 'question' | 'mode'> {
+  return {
+    ...generationSettings(settings),
+    files,
+    codec: settings.segmentCodec,
+    storeDir: segmentStoreUri(freqkv).fsPath,
+    maxStoreBytes: settings.maxStoreMB * 1024 * 1024,
+    workspaceId: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()).join('|') || 'no-folder',
+  };
+}
+
+function segmentStoreUri(freqkv: FreqKvContext): vscode.Uri {
+  return vscode.Uri.joinPath(freqkv.extension.globalStorageUri, 'segments');
+}
+
+/**
+ * The file watcher's refresh, after a segmented ask: when the engine is idle, re-reads the
+ * workspace and prefills only the files that changed, so the next question starts warm.
+ */
+export async function refreshSegments(freqkv: FreqKvContext): Promise<void> {
+  const settings = readSettings();
+  if (!freqkv.segmentsInUse || settings.mode !== 'segmented' || !freqkv.loadedModel) return;
+  try {
+    if ((await freqkv.client.getStats()).busy) return;
+    const context = await readWorkspace(settings, freqkv.client);
+    if (context.kind !== 'read' || context.ingest.files.length === 0) return;
+    const files = context.ingest.files.map((f) => ({ path: f.path, text: f.text }));
+    const update = await freqkv.client.updateSegments(segmentParams(freqkv, settings, files));
+    if (update.built > 0 || update.removed > 0) {
+      freqkv.output.info(`Segment cache refreshed after file changes: ${update.built} files prefilled, ${update.removed} collected, ${update.reused} unchanged (${(update.ms / 1000).toFixed(1)} s).`);
+    }
+  } catch (error) {
+    // A question started meanwhile (busy) or the model changed: the next question updates the segments itself.
+    freqkv.output.info(`Segment refresh skipped: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {
@@ -239,14 +273,32 @@ async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
   FreqKvPanel.post({ type: 'notice', text: readSettings().modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
 }
 
+/** Forgets the statistics and the worker's segment cache, and deletes the stored segments. */
 async function clearCache(freqkv: FreqKvContext): Promise<void> {
   try {
     await freqkv.client.clearCache();
+    freqkv.segmentsInUse = false;
     updateStatus(freqkv, null);
     FreqKvPanel.post({ type: 'stats', stats: null, modelDir: freqkv.loadedModel?.modelDir ?? null });
+    const store = segmentStoreUri(freqkv);
+    const bytes = directoryBytes(store.fsPath);
+    await vscode.workspace.fs.delete(store, { recursive: true, useTrash: false }).then(undefined, () => undefined);
+    void vscode.window.showInformationMessage(`FreqKV: cleared the cache statistics${bytes > 0 ? ` and ${(bytes / 1e6).toFixed(1)} MB of stored segments` : ''}.`);
   } catch (error) {
     await showEngineError(freqkv, error);
   }
+}
+
+function directoryBytes(dir: string): number {
+  let total = 0;
+  try {
+    for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+    }
+  } catch {
+    // No store yet.
+  }
+  return total;
 }
 
 async function chooseModel(freqkv: FreqKvContext): Promise<void> {

@@ -63,6 +63,11 @@ export class EngineClient {
     return this.request('ask', params, onEvent);
   }
 
+  /** Re-reads changed files into a segmented ask's store (no question, no generation). */
+  updateSegments(params: ParamsOf<'updateSegments'>): Promise<ResultOf<'updateSegments'>> {
+    return this.request('updateSegments', params);
+  }
+
   /** Summarize File: the worker builds the summary prompt for the file. */
   summarize(params: SummarizeParams, onEvent?: (event: EngineEvent) => void): Promise<GenerationResult> {
     return this.request('summarize', params, onEvent);

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engineClient';
-import { panelHandlers, registerCommands, type FreqKvContext } from './commands';
+import { panelHandlers, refreshSegments, registerCommands, type FreqKvContext } from './commands';
 import { FreqKvPanel } from './panel';
 import { statusBarText, statusBarTooltip } from './statusText';
 
@@ -31,6 +31,18 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   context.subscriptions.push(status, output, {
     dispose: () => void client.dispose(),
+  });
+  // Incremental segments: an edited, added or deleted file is re-read (only it is prefilled again)
+  // a few seconds after the last change, when the engine is idle.
+  const watcher = vscode.workspace.createFileSystemWatcher('**/*');
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  const scheduleRefresh = (): void => {
+    if (!freqkv.segmentsInUse) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => void refreshSegments(freqkv), 3000);
+  };
+  context.subscriptions.push(watcher, watcher.onDidChange(scheduleRefresh), watcher.onDidCreate(scheduleRefresh), watcher.onDidDelete(scheduleRefresh), {
+    dispose: () => clearTimeout(refreshTimer),
   });
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {

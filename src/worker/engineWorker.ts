@@ -16,6 +16,7 @@ import { buildAskPrompt, buildSummaryPrompt } from '../engine/workspace/prompt';
 import {
   toProtocolError,
   type AskParams,
+  type ParamsOf,
   type GenerateParams,
   type GenerationResult,
   type LoadModelParams,
@@ -83,25 +84,43 @@ function ask(id: number, params: AskParams): Promise<GenerationResult> {
   return askSegmented(id, engine, params);
 }
 
-async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
-  const { question, files, storeDir, maxStoreBytes, workspaceId, codec, mode: _mode, ...generation } = params;
-  const cache: CacheOptions = { method: 'freqkv', ...generation.cache };
+/** The workspace's segment cache for these settings: the one kept from the last request, or a new one. */
+function segmentCacheFor(engine: Engine, params: Omit<AskParams, 'question' | 'mode'>): { segments: WorkspaceSegmentCache; cache: CacheOptions; capacity: number } {
+  const cache: CacheOptions = { method: 'freqkv', ...params.cache };
   const capacity = cache.capacity ?? engine.contextLength;
   const sinks = cache.sinks ?? 4;
   const settings: SegmentCacheSettings = {
-    codec: codec ?? 'float32',
+    codec: params.codec ?? 'float32',
     capacity,
     sinks,
     retain: cache.retain ?? 0.5,
     recent: cache.recent ?? defaultRecentWindow(capacity, sinks),
-    prefillChunk: generation.prefillChunkSize,
-    storeDir,
-    maxStoreBytes,
-    workspaceId: workspaceId ?? 'workspace',
+    prefillChunk: params.prefillChunkSize,
+    storeDir: params.storeDir,
+    maxStoreBytes: params.maxStoreBytes,
+    workspaceId: params.workspaceId ?? 'workspace',
   };
   const key = JSON.stringify({ model: engine.folder.dir, ...settings });
   if (segmentCache?.key !== key) segmentCache = { key, cache: new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, settings) };
-  const segments = segmentCache.cache;
+  return { segments: segmentCache.cache, cache, capacity };
+}
+
+/** The file watcher's refresh: only new and edited files are prefilled, deleted ones collected. */
+async function updateSegments(params: ParamsOf<'updateSegments'>): Promise<ResultOf<'updateSegments'>> {
+  const { segments } = segmentCacheFor(loadedEngine(), params);
+  const controller = new AbortController();
+  running = controller;
+  try {
+    const update = await segments.update(params.files, undefined, controller.signal);
+    return { built: update.built, reused: update.reused, removed: update.removed, ms: update.ms, persisted: update.persisted };
+  } finally {
+    running = undefined;
+  }
+}
+
+async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
+  const { question, files, storeDir: _storeDir, maxStoreBytes: _maxStoreBytes, workspaceId: _workspaceId, codec: _codec, mode: _mode, ...generation } = params;
+  const { segments, cache, capacity } = segmentCacheFor(engine, params);
   const started = performance.now();
   const controller = new AbortController();
   running = controller;
@@ -189,6 +208,8 @@ async function serveEngineRequest(message: WorkerRequestMessage): Promise<Result
       return ask(message.id, message.params);
     case 'summarize':
       return summarize(message.id, message.params);
+    case 'updateSegments':
+      return updateSegments(message.params);
     case 'clearCache':
       lastStats = null;
       segmentCache = undefined;
