@@ -245,6 +245,31 @@ describe('freqkv ask --mode segmented (the segment store)', () => {
     expect([second.segmentsBuilt, second.segmentsReused]).toEqual([0, 6]);
   });
 
+  it('--codec int8 and --codec rvq work end to end; a second run reuses the segments and the saved codebooks', () => {
+    const root = workspace(2);
+    const store = tempDir('seg-store');
+    type CodecJson = AskJson & { codec: string; codecCalibrated: boolean; codecStateFile: string | null };
+    const ask = (codec: string): CodecJson => {
+      const result = freqkv('ask', '--workspace', root, '--store', store, '--codec', codec, '--max-tokens', '4', '--json', 'Where did the dragon sleep?');
+      expect(result.status, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as CodecJson;
+    };
+    const int8 = [ask('int8'), ask('int8')];
+    expect(int8.map((r) => [r.codec, r.segmentsBuilt, r.segmentsReused, r.codecCalibrated, r.codecStateFile])).toEqual([
+      ['int8', 3, 0, false, null],
+      ['int8', 0, 3, false, null],
+    ]);
+    const first = ask('rvq');
+    expect([first.codec, first.segmentsBuilt, first.codecCalibrated, first.warnings]).toEqual(['rvq', 3, true, []]);
+    expect(first.codecStateFile!.startsWith(path.join(store, 'v1', 'codecs'))).toBe(true);
+    const savedAt = fs.statSync(first.codecStateFile!).mtimeMs;
+    const second = ask('rvq');
+    expect([second.segmentsBuilt, second.segmentsReused, second.codecCalibrated, second.codecStateFile]).toEqual([0, 3, false, first.codecStateFile]);
+    expect(fs.statSync(first.codecStateFile!).mtimeMs).toBe(savedAt);
+    // Each codec keeps its own segments: 3 files × 2 codecs.
+    expect(fs.readdirSync(path.join(store, 'v1', 'segments')).filter((f) => f.endsWith('.seg'))).toHaveLength(6);
+  });
+
   it('two processes sharing one store both answer, and leave it consistent', async () => {
     const root = workspace(40);
     const store = tempDir('seg-store');
@@ -313,9 +338,13 @@ describe('freqkv bench workspace', () => {
     expect(json.timing.warmTimeToFirstTokenMs).toBeGreaterThan(0);
     expect(json.timing.editedFileTokensPrefilled).toBeGreaterThan(0);
     expect(json.timing.sequentialTimeToFirstTokenMs).toBeGreaterThan(0);
-    expect(json.disk.codecs.find((c) => c.codec === 'float32')!.bytesPerToken).toBeGreaterThan(0);
+    const perToken = Object.fromEntries(json.disk.codecs.map((c) => [c.codec, c.bytesPerToken]));
+    expect(Object.keys(perToken)).toEqual(['float32', 'int8', 'rvq']);
+    expect(perToken.float32!).toBeGreaterThan(perToken.int8!);
+    expect(perToken.int8!).toBeGreaterThan(perToken.rvq!);
+    expect(perToken.rvq!).toBeGreaterThan(0);
     const methods = new Set(json.fidelity.rows.map((r) => `${r.probe}:${r.method}`));
-    for (const m of ['continuation:sequential-full', 'continuation:sequential-freqkv', 'continuation:segmented-float32', 'recall:segmented-float32']) expect(methods).toContain(m);
+    for (const m of ['continuation:sequential-full', 'continuation:sequential-freqkv', 'continuation:segmented-float32', 'continuation:segmented-int8', 'continuation:segmented-rvq', 'recall:segmented-rvq']) expect(methods).toContain(m);
     for (const r of json.fidelity.rows) expect(r.perplexity).toBeGreaterThan(1);
     // At full budget FreqKV never compresses: identical to the reference.
     expect(json.fidelity.rows.find((r) => r.probe === 'continuation' && r.method === 'sequential-freqkv' && r.budget === 512)!.kl).toBeLessThan(1e-6);

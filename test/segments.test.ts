@@ -1,5 +1,5 @@
 // The pieces of the segmented workspace cache that need no model: the DCT spectrum (against
-// FreqKV's own transform), the float32 stand-in codec, the segment file format and its checks,
+// FreqKV's own transform), the codec registry, the segment file format and its checks,
 // the allocation of rows among files, BM25 relevance, and the ask prompt cut into pieces.
 
 import * as path from 'node:path';
@@ -7,8 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DctPlan } from '../src/engine/kv/dctPlan';
 import { createRng } from '../src/engine/random';
 import { allocateRows } from '../src/engine/segments/allocate';
-import { CodecUnavailableError, createSegmentCodec } from '../src/engine/segments/codecRegistry';
-import { Float32CodecStandIn } from '../src/engine/segments/float32CodecStandIn';
+import { CODEC_NAMES, CodecStateError, createSegmentCodec, SegmentCodecError, UnknownCodecError } from '../src/engine/segments/codecRegistry';
 import { RelevanceIndex, tokenizeForSearch } from '../src/engine/segments/relevance';
 import { decodeSegmentFile, encodeSegmentFile, SegmentCorruptError, type SegmentHeader } from '../src/engine/segments/segmentFile';
 import { forwardDct, inverseDct } from '../src/engine/segments/spectrum';
@@ -39,21 +38,25 @@ describe('segment spectrum', () => {
   });
 });
 
-describe('segment codecs', () => {
-  it('the float32 stand-in round-trips and decodes the first rows only', () => {
-    const codec = new Float32CodecStandIn();
+describe('segment codecs (the registry the store uses)', () => {
+  it('float32 round-trips and decodes the first rows only', () => {
+    const codec = createSegmentCodec('float32');
     const data = randomBlock(2, 10, 4, 2);
-    const bytes = codec.encode({ rows: 10, numKvHeads: 2, headDim: 4, data });
+    const bytes = codec.encode({ rows: 10, numKvHeads: 2, headDim: 4, data }, 'key', 0);
     expect(codec.decode(bytes, 'key', 0).data).toEqual(data);
-    const first = codec.decode(bytes, 'value', 0, 3);
+    const first = codec.decode(bytes, 'key', 0, 3);
     expect(first.rows).toBe(3);
     expect(Array.from(first.data.subarray(0, 12))).toEqual(Array.from(data.subarray(0, 12)));
     expect(Array.from(first.data.subarray(12))).toEqual(Array.from(data.subarray(40, 52)));
   });
 
-  it('codecs not in this build are named errors', () => {
+  it('every codec name is available; unknown names and rvq without codebooks are named errors', () => {
+    expect(CODEC_NAMES).toEqual(['float32', 'int8', 'rvq']);
     expect(createSegmentCodec('float32').name).toBe('float32');
-    expect(() => createSegmentCodec('zip')).toThrow(CodecUnavailableError);
+    expect(createSegmentCodec('int8').name).toBe('int8');
+    expect(() => createSegmentCodec('zip')).toThrow(UnknownCodecError);
+    expect(() => createSegmentCodec('rvq')).toThrow(CodecStateError);
+    expect(() => createSegmentCodec('rvq')).toThrow(SegmentCodecError);
   });
 });
 

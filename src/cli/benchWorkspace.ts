@@ -4,7 +4,8 @@
 // cold ingest (every file prefilled) and its tokens/s, cold and warm time to first token (a new
 // WorkspaceSegmentCache each time, as a new process would make; the model stays loaded), the
 // cost of one edited file, the sequential single pass for comparison, and disk bytes per
-// workspace token for each codec in this build (the float32 segments re-encoded with each).
+// workspace token for each codec (the float32 segments re-encoded with each; RVQ with codebooks
+// calibrated on the model as `ask --codec rvq` does, in the temp store).
 //
 // Fidelity, on a small workspace of stories the model knows (its own samples and the shipped
 // story), small enough that a full cache holds it within the trained context: the perplexity of
@@ -26,8 +27,8 @@ import { scoreTokens } from '../engine/eval/scoreTokens';
 import { createCompressor, defaultRecentWindow } from '../engine/kv/createCompressor';
 import type { KvCompressor } from '../engine/kv/compressor';
 import type { CodecName } from '../engine/segments/codec';
-import { availableCodecs, createSegmentCodec } from '../engine/segments/codecRegistry';
-import { Float32CodecStandIn } from '../engine/segments/float32CodecStandIn';
+import { CODEC_NAMES, createSegmentCodec, type CodecState } from '../engine/segments/codecRegistry';
+import { loadOrCalibrateCodecState } from '../engine/segments/codecStateStore';
 import { decodeSegmentFile, encodeSegmentFile } from '../engine/segments/segmentFile';
 import { WorkspaceSegmentCache, type AssembledCache, type SegmentCacheSettings, type WorkspaceFileEntry } from '../engine/segments/workspaceSegmentCache';
 import { ingestDirectory } from '../engine/workspace/ingest';
@@ -83,8 +84,12 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'freqkv-bench-ws-'));
   try {
     const capacity = engine.contextLength;
+    const rvq = await loadOrCalibrateCodecState(engine.session, engine.folder, path.join(temp, 'store'), 'rvq');
+    log(`rvq codebooks calibrated in ${(rvq.calibrationMs / 1000).toFixed(1)} s`);
+    const codecStates: Partial<Record<CodecName, CodecState>> = { rvq: rvq.state };
     const base = (storeDir: string | undefined, codec: CodecName = 'float32'): SegmentCacheSettings => ({
       codec,
+      codecState: codecStates[codec],
       capacity,
       sinks: 4,
       retain: 0.5,
@@ -137,17 +142,11 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
     // Disk bytes per workspace token, per codec: the float32 segments re-encoded with each codec.
     const segmentsDir = path.join(store, 'v1', 'segments');
     const segmentFiles = fs.readdirSync(segmentsDir).filter((f) => f.endsWith('.seg'));
-    const float32 = new Float32CodecStandIn();
+    const float32 = createSegmentCodec('float32');
     const codecs: { codec: string; diskBytes: number | null; bytesPerToken: number | null; note?: string }[] = [];
     const workspaceTokens = edited.workspaceTokens;
-    for (const name of availableCodecs()) {
-      let codec;
-      try {
-        codec = createSegmentCodec(name);
-      } catch (error) {
-        codecs.push({ codec: name, diskBytes: null, bytesPerToken: null, note: (error as Error).message });
-        continue;
-      }
+    for (const name of CODEC_NAMES) {
+      const codec = createSegmentCodec(name, codecStates[name]);
       let bytes = 0;
       for (const file of segmentFiles) {
         const { header, blocks } = decodeSegmentFile(fs.readFileSync(path.join(segmentsDir, file)));
@@ -257,7 +256,7 @@ async function measureFidelity(
   const story = { path: 'lighthouse.txt', text: head };
   const files = [...stories, story];
   const budgets = quick ? [trained, trained / 4] : [trained, trained / 2, (3 * trained) / 8, trained / 4];
-  const codecs = availableCodecs();
+  const codecs = CODEC_NAMES;
   const rows: FidelityRow[] = [];
 
   const runProbe = async (probe: 'continuation' | 'recall', probeFiles: WorkspaceFileEntry[], scored: number[], focus: string, lossFrom: number): Promise<{ rows: FidelityRow[]; losses: Map<string, number> }> => {

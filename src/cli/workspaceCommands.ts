@@ -18,6 +18,7 @@ import { defaultRecentWindow } from '../engine/kv/createCompressor';
 import type { KvCache } from '../engine/kv/kvCache';
 import type { CodecName } from '../engine/segments/codec';
 import { CODEC_NAMES } from '../engine/segments/codecRegistry';
+import { loadOrCalibrateCodecState, type LoadedCodecState } from '../engine/segments/codecStateStore';
 import { WorkspaceSegmentCache, type AssembledCache, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
 import { intOption, UsageError } from './args';
 import { embeddedModelDir } from './defaultModel';
@@ -101,14 +102,22 @@ export async function runAsk(argv: string[]): Promise<number> {
 
     const cacheOptions = cacheOptionsFor(options, engine.contextLength);
     const capacity = cacheOptions.capacity!;
+    const storeDir = path.resolve(values.store ?? defaultStoreDir());
+    // RVQ's codebooks: saved in the store per model, calibrated on the model the first time.
+    const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, storeDir, codec, {
+      onCalibrating: () => {
+        if (!values.json) process.stderr.write(`calibrating the ${codec} codebooks on ${path.basename(engine.folder.dir)} (once per model and store)…\n`);
+      },
+    });
     const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, {
       codec,
+      codecState: codecState.state,
       capacity,
       sinks: options.sinks,
       retain: options.retain,
       recent: options.recent ?? defaultRecentWindow(capacity, options.sinks),
       prefillChunk: options.prefillChunkSize,
-      storeDir: path.resolve(values.store ?? defaultStoreDir()),
+      storeDir,
       maxStoreBytes: storeMaxMb * 1024 * 1024,
       workspaceId: root,
     });
@@ -126,7 +135,7 @@ export async function runAsk(argv: string[]): Promise<number> {
       process.stderr.write(`segments: ${update.reused} reused, ${update.built} prefilled (${update.tokensPrefilled} tokens, ${(update.ms / 1000).toFixed(2)} s), ${update.removed} collected; store ${segments.store.dir}\n`);
     }
     const assembled = await segments.assemble(question, { reserveRows: Math.min(options.maxNewTokens, 64) });
-    const warnings = [...new Set([...update.warnings, ...assembled.warnings])];
+    const warnings = [...new Set([...codecState.warnings, ...update.warnings, ...assembled.warnings])];
     if (!values.json) {
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       const full = assembled.files.filter((f) => f.rows === f.storedRows).length;
@@ -134,7 +143,7 @@ export async function runAsk(argv: string[]): Promise<number> {
         `assembled ${assembled.cache.rows} rows: ${assembled.files.length} files (${full} at full resolution), ${assembled.dropped.length} dropped, standing for ${assembled.tokensRepresented} tokens\n`,
       );
     }
-    return generateAndReport(engine, options, { promptIds: assembled.questionIds, ingest, mode, segments: { update, assembled, store: segments.store.dir, warnings } }, values.json, signal, started);
+    return generateAndReport(engine, options, { promptIds: assembled.questionIds, ingest, mode, segments: { update, assembled, store: segments.store.dir, warnings, codec, codecState } }, values.json, signal, started);
   });
 }
 
@@ -207,7 +216,7 @@ interface PromptPlan {
   ingest: IngestResult;
   mode?: AskMode;
   /** Segmented mode: what the store did and the assembled cache generation starts from. */
-  segments?: { update: UpdateReport; assembled: AssembledCache; store: string | undefined; warnings: string[] };
+  segments?: { update: UpdateReport; assembled: AssembledCache; store: string | undefined; warnings: string[]; codec: CodecName; codecState: LoadedCodecState };
 }
 
 async function generateAndReport(
@@ -271,6 +280,11 @@ async function generateAndReport(
           ...(segments
             ? {
                 store: segments.store ?? null,
+                codec: segments.codec,
+                // RVQ: whether the codebooks were calibrated in this run (false: loaded from the store), and their file.
+                codecCalibrated: segments.codecState.calibrated,
+                codecStateFile: segments.codecState.file ?? null,
+                codecCalibrationMs: segments.codecState.calibrationMs,
                 persisted: segments.update.persisted,
                 segmentsBuilt: segments.update.built,
                 segmentsReused: segments.update.reused,

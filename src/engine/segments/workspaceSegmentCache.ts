@@ -24,8 +24,8 @@ import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { IngestCancelledError } from '../workspace/ingest';
 import { segmentText, splitAskPrompt } from '../workspace/prompt';
 import { allocateRows, type AllocationOptions } from './allocate';
-import type { CodecName, SegmentCodec } from './codec';
-import { createSegmentCodec } from './codecRegistry';
+import type { CodecName, SegmentBlock, SegmentCodec } from './codec';
+import { createSegmentCodec, RvqCodec, SegmentCodecError, type CodecState } from './codecRegistry';
 import { modelIdentity } from './modelIdentity';
 import { RelevanceIndex } from './relevance';
 import { buildSegment, type SegmentPrefillSettings } from './segmentBuilder';
@@ -38,6 +38,8 @@ export class SegmentSettingsError extends FreqKvError {}
 
 export interface SegmentCacheSettings {
   codec: CodecName;
+  /** The codec's calibration state: the RVQ codebooks (loadOrCalibrateCodecState), required for 'rvq'. */
+  codecState?: CodecState;
   /** N: the cache files are prefilled in and questions are answered in. */
   capacity: number;
   /** FreqKV settings for files longer than the cache (sinks counted after the prefix). */
@@ -168,7 +170,7 @@ export class WorkspaceSegmentCache {
     folder: ModelFolder,
     readonly settings: SegmentCacheSettings,
   ) {
-    this.codec = createSegmentCodec(settings.codec);
+    this.codec = createSegmentCodec(settings.codec, settings.codecState);
     this.store = new SegmentStore(settings.storeDir, { maxBytes: settings.maxStoreBytes });
     this.rotary = rotarySpecOf(folder.config);
     const { prefix, chat } = splitAskPrompt(tokenizer, '');
@@ -184,7 +186,9 @@ export class WorkspaceSegmentCache {
     const recent = Math.max(0, Math.min(settings.recent, settings.capacity - P - sinks - 2));
     this.prefill = { capacity: settings.capacity, sinks, retain: settings.retain, recent, chunk: settings.prefillChunk ?? 128 };
     this.modelId = modelIdentity(folder);
-    this.settingsId = sha256(JSON.stringify({ v: SEGMENT_FORMAT_VERSION, codec: settings.codec, prefix: this.prefixIds, ...this.prefill, chunk: undefined })).slice(0, 32);
+    // The codebooks' fingerprint: recalibrated codebooks make every segment encoded with the old ones stale.
+    const codebooks = this.codec instanceof RvqCodec ? this.codec.fingerprint : undefined;
+    this.settingsId = sha256(JSON.stringify({ v: SEGMENT_FORMAT_VERSION, codec: settings.codec, codebooks, prefix: this.prefixIds, ...this.prefill, chunk: undefined })).slice(0, 32);
   }
 
   /** The files currently known (after the last update). */
@@ -289,12 +293,11 @@ export class WorkspaceSegmentCache {
     for (const i of chosen) {
       const entry = this.entries[i]!;
       const rows = allocation.rows[i]!;
-      const contents = await this.contentsFor(entry);
-      const L = contents.header.rows;
+      const { L, decoded } = await this.decodeSegment(entry, rows);
       const positions = Float64Array.from({ length: rows }, (_, j) => slot + j);
       for (let layer = 0; layer < numLayers; layer++) {
         for (const kind of ['key', 'value'] as const) {
-          const block = this.codec.decode(contents.blocks[2 * layer + (kind === 'key' ? 0 : 1)]!, kind, layer, rows);
+          const block = decoded[2 * layer + (kind === 'key' ? 0 : 1)]!;
           const rebuilt = inverseDct(block.data, heads, rows, dim, L);
           if (kind === 'key') rotateRows(this.rotary, rebuilt, heads, rows, positions, 1);
           copyRows(rebuilt, rows, 0, rows, (kind === 'key' ? keys : values)[layer]!, total, slot, heads, dim);
@@ -366,6 +369,24 @@ export class WorkspaceSegmentCache {
     };
     this.store.write(partial.name, encodeSegmentFile(header, blocks));
     return { ...partial, tokens: segment.tokens, rows: segment.rows };
+  }
+
+  /**
+   * The first `rows` rows of every block of a segment, decoded; a segment whose blocks the codec
+   * refuses (written by another codec version or codebooks) is rebuilt once.
+   */
+  private async decodeSegment(entry: Entry, rows: number): Promise<{ L: number; decoded: SegmentBlock[] }> {
+    const decodeAll = (contents: SegmentFileContents): SegmentBlock[] => contents.blocks.map((bytes, k) => this.codec.decode(bytes, k % 2 === 0 ? 'key' : 'value', k >> 1, rows));
+    const contents = await this.contentsFor(entry);
+    try {
+      return { L: contents.header.rows, decoded: decodeAll(contents) };
+    } catch (error) {
+      if (!(error instanceof SegmentCodecError)) throw error;
+      this.notes.push(`segment of ${entry.path} could not be decoded (${error.message}); it was rebuilt.`);
+      this.store.remove(entry.name);
+      const again = await this.contentsFor(entry);
+      return { L: again.header.rows, decoded: decodeAll(again) };
+    }
   }
 
   /** The segment's contents; rebuilt if its file went missing or bad since update(). */
