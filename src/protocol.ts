@@ -60,7 +60,7 @@ export interface AskParams extends Omit<GenerateParams, 'prompt'> {
   maxStoreBytes?: number;
   /** Names the workspace in the store (its folders' paths). */
   workspaceId?: string;
-  /** How stored segments are encoded (default float32). */
+  /** How stored segments are encoded (default int8). */
   codec?: 'float32' | 'int8' | 'rvq';
 }
 

@@ -135,8 +135,21 @@ export class EngineClient {
     if (worker) await worker.terminate();
   }
 
+  /**
+   * Stops the worker for good. A running generation is cancelled first and given a moment to
+   * end: terminating a worker while onnxruntime is inside a run can abort the whole process.
+   */
   async dispose(): Promise<void> {
     this.lastModel = undefined;
+    if (this.worker && this.pending.size > 0) {
+      const settled = Promise.allSettled([...this.pending.values()].map((p) => new Promise<void>((resolve) => {
+        const { resolve: done, reject } = p;
+        p.resolve = (result) => { done(result); resolve(); };
+        p.reject = (error) => { reject(error); resolve(); };
+      })));
+      await this.send('cancel', {}).catch(() => undefined);
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    }
     await this.terminate();
   }
 

@@ -42,7 +42,7 @@ export function readSettings(): FreqKvSettings {
     maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
     maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
     mode: config.get<AskMode>('mode', 'segmented'),
-    segmentCodec: config.get<NonNullable<AskParams['codec']>>('segments.codec', 'float32'),
+    segmentCodec: config.get<NonNullable<AskParams['codec']>>('segments.codec', 'int8'),
     maxStoreMB: config.get<number>('segments.maxStoreMB', 2048),
     huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };

@@ -9,6 +9,7 @@ import { Engine, type GenerateRequest } from '../engine/engine';
 import { defaultRecentWindow, type CacheOptions } from '../engine/kv/createCompressor';
 import { emptyStats } from '../engine/generate/stats';
 import { WorkspaceSegmentCache, type SegmentCacheSettings, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
+import { loadOrCalibrateCodecState } from '../engine/segments/codecStateStore';
 import { FreqKvError } from '../engine/errors';
 import { EngineBusyError } from '../engine/generate/errors';
 import type { GenerationStats } from '../engine/generate/stats';
@@ -84,13 +85,16 @@ function ask(id: number, params: AskParams): Promise<GenerationResult> {
   return askSegmented(id, engine, params);
 }
 
-/** The workspace's segment cache for these settings: the one kept from the last request, or a new one. */
-function segmentCacheFor(engine: Engine, params: Omit<AskParams, 'question' | 'mode'>): { segments: WorkspaceSegmentCache; cache: CacheOptions; capacity: number } {
+/**
+ * The workspace's segment cache for these settings: the one kept from the last request, or a
+ * new one (rvq loads its codebooks from the store, or calibrates them once per model).
+ */
+async function segmentCacheFor(engine: Engine, params: Omit<AskParams, 'question' | 'mode'>): Promise<{ segments: WorkspaceSegmentCache; cache: CacheOptions; capacity: number; warnings: string[] }> {
   const cache: CacheOptions = { method: 'freqkv', ...params.cache };
   const capacity = cache.capacity ?? engine.contextLength;
   const sinks = cache.sinks ?? 4;
   const settings: SegmentCacheSettings = {
-    codec: params.codec ?? 'float32',
+    codec: params.codec ?? 'int8',
     capacity,
     sinks,
     retain: cache.retain ?? 0.5,
@@ -101,13 +105,18 @@ function segmentCacheFor(engine: Engine, params: Omit<AskParams, 'question' | 'm
     workspaceId: params.workspaceId ?? 'workspace',
   };
   const key = JSON.stringify({ model: engine.folder.dir, ...settings });
-  if (segmentCache?.key !== key) segmentCache = { key, cache: new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, settings) };
-  return { segments: segmentCache.cache, cache, capacity };
+  let warnings: string[] = [];
+  if (segmentCache?.key !== key) {
+    const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec);
+    warnings = codecState.warnings;
+    segmentCache = { key, cache: new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, { ...settings, codecState: codecState.state }) };
+  }
+  return { segments: segmentCache.cache, cache, capacity, warnings };
 }
 
 /** The file watcher's refresh: only new and edited files are prefilled, deleted ones collected. */
 async function updateSegments(params: ParamsOf<'updateSegments'>): Promise<ResultOf<'updateSegments'>> {
-  const { segments } = segmentCacheFor(loadedEngine(), params);
+  const { segments } = await segmentCacheFor(loadedEngine(), params);
   const controller = new AbortController();
   running = controller;
   try {
@@ -120,7 +129,7 @@ async function updateSegments(params: ParamsOf<'updateSegments'>): Promise<Resul
 
 async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
   const { question, files, storeDir: _storeDir, maxStoreBytes: _maxStoreBytes, workspaceId: _workspaceId, codec: _codec, mode: _mode, ...generation } = params;
-  const { segments, cache, capacity } = segmentCacheFor(engine, params);
+  const { segments, cache, capacity, warnings: codecWarnings } = await segmentCacheFor(engine, params);
   const started = performance.now();
   const controller = new AbortController();
   running = controller;
@@ -153,7 +162,7 @@ async function askSegmented(id: number, engine: Engine, params: AskParams): Prom
     persisted: update.persisted,
     updateMs: update.ms,
     assembleMs: assembled.assembleMs,
-    warnings: [...new Set([...update.warnings, ...assembled.warnings])],
+    warnings: [...new Set([...codecWarnings, ...update.warnings, ...assembled.warnings])],
   };
   const request = { ...generation, cache: { ...cache, capacity }, promptIds: assembled.questionIds, startCache: assembled.cache, cachedTokens: assembled.tokensRepresented };
   // The time to the first token counts from the question, so it includes the update and the assembly.
