@@ -51,7 +51,7 @@ function listOption<T>(value: string | undefined, name: string, fallback: T[], p
 
 export async function runBench(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
-  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity (got '${kind ?? ''}').`);
+  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity or speed (got '${kind ?? ''}').`);
   return runBenchFidelity(rest);
 }
 

@@ -8,12 +8,14 @@
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
+//   freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--json OUT] [--markdown OUT] [--quick] …
 
 import { FreqKvError } from '../engine/errors';
 import { UsageError } from './args';
 import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
 import { runBench } from './benchFidelity';
+import { runBenchSpeed, runSpeedProbe } from './benchSpeed';
 import { runAsk, runSummarize } from './workspaceCommands';
 import { GENERATION_OPTIONS_USAGE } from './generationOptions';
 
@@ -30,6 +32,10 @@ const USAGE = `Usage:
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
                   [--streaming-chunk C] [--threads N]
+  freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--decode-steps 32]
+                  [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
+                  [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
+                  [--text FILE] [--json OUT] [--markdown OUT] [--quick]
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;
 
@@ -49,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
     case 'convert':
       return runConvert(rest);
     case 'bench':
+      if (rest[0] === 'speed') return runBenchSpeed(rest.slice(1));
+      if (rest[0] === 'speed-probe') return runSpeedProbe(rest.slice(1));
       return runBench(rest);
     default:
       throw new UsageError(`unknown command '${command}'.\n${USAGE}`);
