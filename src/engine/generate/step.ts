@@ -12,11 +12,21 @@ export interface StepCounters {
   maxPosition: number;
 }
 
-/** Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns their logits [n, vocab]. */
-export async function compressAndForward(session: DecoderSession, cache: KvCache, compressor: KvCompressor, tokens: number[], counters: StepCounters): Promise<Float32Array> {
+/**
+ * Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns
+ * their logits [n, vocab] (an empty array with `logits: false`, which skips the classifier).
+ */
+export async function compressAndForward(
+  session: DecoderSession,
+  cache: KvCache,
+  compressor: KvCompressor,
+  tokens: number[],
+  counters: StepCounters,
+  options: { logits?: boolean } = {},
+): Promise<Float32Array> {
   const c0 = performance.now();
   if (compressor.makeRoom(cache, tokens.length)) counters.compressions++;
   counters.compressMs += performance.now() - c0;
   counters.maxPosition = Math.max(counters.maxPosition, cache.rows + tokens.length - 1);
-  return session.forward(tokens, cache);
+  return session.forward(tokens, cache, options);
 }

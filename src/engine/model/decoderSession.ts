@@ -1,5 +1,5 @@
 // The one module that imports onnxruntime-node. It runs the decoder graph on a chunk of
-// tokens against a KvCache and stores the `present` rows back into the cache.
+// tokens against a KvCache and has onnxruntime write the `present` rows into the cache.
 
 import * as ort from 'onnxruntime-node';
 import { KvCache } from '../kv/kvCache';
@@ -16,6 +16,8 @@ export class DecoderSession {
     readonly folder: ModelFolder,
     private readonly session: ort.InferenceSession,
   ) {}
+
+  private mask = new BigInt64Array(0);
 
   static async open(folder: ModelFolder, options: SessionOptions = {}): Promise<DecoderSession> {
     try {
@@ -46,40 +48,53 @@ export class DecoderSession {
 
   /**
    * Runs `tokens` at slot positions cache.rows … cache.rows + n − 1, appends their keys and
-   * values to the cache, and returns the logits of every token: [n, vocab] row-major.
+   * values to the cache, and returns the logits of every token: [n, vocab] row-major. With
+   * `logits: false` the classifier is not run at all (onnxruntime computes only what is
+   * fetched) and an empty array comes back: for prefill chunks whose logits nobody reads.
+   *
+   * The `present` outputs are written by onnxruntime straight into buffers of the cache
+   * (KvCache.outputArrays), so nothing is copied back per step.
    */
-  async forward(tokens: ArrayLike<number>, cache: KvCache): Promise<Float32Array> {
+  async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: boolean } = {}): Promise<Float32Array> {
     const n = tokens.length;
     const past = cache.rows;
+    const total = past + n;
     const { numLayers, numKvHeads, headDim } = cache.shape;
     const kvType = cache.elementType === 'float16' ? 'float16' : 'float32';
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(tokens[i]!);
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, (t) => BigInt(t))), [1, n]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(past + n).fill(1n), [1, past + n]),
+      input_ids: new ort.Tensor('int64', ids, [1, n]),
+      attention_mask: new ort.Tensor('int64', this.ones(total), [1, total]),
     };
     if (this.folder.signature.hasPositionIds) {
       const positions = new BigInt64Array(n);
       for (let i = 0; i < n; i++) positions[i] = BigInt(past + i);
       feeds.position_ids = new ort.Tensor('int64', positions, [1, n]);
     }
+    const outputs = cache.outputArrays(total);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    if (options.logits ?? true) fetches.logits = null;
     for (let layer = 0; layer < numLayers; layer++) {
-      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.keys(layer), [1, numKvHeads, past, headDim]);
-      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.values(layer), [1, numKvHeads, past, headDim]);
+      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.pastArray(layer, 0), [1, numKvHeads, past, headDim]);
+      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.pastArray(layer, 1), [1, numKvHeads, past, headDim]);
+      fetches[`present.${layer}.key`] = new ort.Tensor(kvType, outputs.keys[layer]!, [1, numKvHeads, total, headDim]);
+      fetches[`present.${layer}.value`] = new ort.Tensor(kvType, outputs.values[layer]!, [1, numKvHeads, total, headDim]);
     }
-    let outputs: ort.InferenceSession.ReturnType;
+    let results: ort.InferenceSession.ReturnType;
     try {
-      outputs = await this.session.run(feeds);
+      results = await this.session.run(feeds, fetches);
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
-    const keys = [];
-    const values = [];
-    for (let layer = 0; layer < numLayers; layer++) {
-      keys.push(outputs[`present.${layer}.key`]!.data as Float32Array | Uint16Array);
-      values.push(outputs[`present.${layer}.value`]!.data as Float32Array | Uint16Array);
-    }
-    cache.replaceRows(keys, values, past + n);
-    return outputs.logits!.data as Float32Array;
+    cache.replaceRows(outputs.keys, outputs.values, total);
+    return results.logits ? (results.logits.data as Float32Array) : new Float32Array(0);
+  }
+
+  /** An attention mask of `count` ones, a view of one array grown as needed (onnxruntime only reads it). */
+  private ones(count: number): BigInt64Array {
+    if (this.mask.length < count) this.mask = new BigInt64Array(Math.max(count, 2 * this.mask.length)).fill(1n);
+    return this.mask.subarray(0, count);
   }
 
   async release(): Promise<void> {
