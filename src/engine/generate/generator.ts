@@ -86,7 +86,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     const chunkSize = Math.min(requestedChunk, compressor.maxChunk(cache));
     const chunk = promptIds.slice(done, done + chunkSize);
     const t0 = performance.now();
-    // Only the last chunk's logits are read: the others skip the classifier.
+    // Only the last chunk's logits are read: the others are not fetched from onnxruntime.
     logits = await forward(chunk, done + chunk.length >= promptIds.length);
     stats.prefillMs += performance.now() - t0;
     done += chunk.length;

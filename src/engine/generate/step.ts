@@ -14,7 +14,7 @@ export interface StepCounters {
 
 /**
  * Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns
- * their logits [n, vocab] (an empty array with `logits: false`, which skips the classifier).
+ * their logits [n, vocab] (an empty array with `logits: false`: not fetched, not copied).
  */
 export async function compressAndForward(
   session: DecoderSession,

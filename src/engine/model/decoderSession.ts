@@ -49,8 +49,9 @@ export class DecoderSession {
   /**
    * Runs `tokens` at slot positions cache.rows … cache.rows + n − 1, appends their keys and
    * values to the cache, and returns the logits of every token: [n, vocab] row-major. With
-   * `logits: false` the classifier is not run at all (onnxruntime computes only what is
-   * fetched) and an empty array comes back: for prefill chunks whose logits nobody reads.
+   * `logits: false` they are not fetched and an empty array comes back, for prefill chunks
+   * whose logits nobody reads: this saves copying n × vocab floats out of onnxruntime (the
+   * graph still computes them; onnxruntime runs every node whatever is fetched).
    *
    * The `present` outputs are written by onnxruntime straight into buffers of the cache
    * (KvCache.outputArrays), so nothing is copied back per step.
