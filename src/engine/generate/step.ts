@@ -25,7 +25,9 @@ export async function compressAndForward(
   options: { logits?: boolean } = {},
 ): Promise<Float32Array> {
   const c0 = performance.now();
-  if (compressor.makeRoom(cache, tokens.length)) counters.compressions++;
+  // The transform's matrix products go to onnxruntime when the compressor can use it.
+  const compressed = compressor.makeRoomWith ? await compressor.makeRoomWith(cache, tokens.length, session.multiply) : compressor.makeRoom(cache, tokens.length);
+  if (compressed) counters.compressions++;
   counters.compressMs += performance.now() - c0;
   counters.maxPosition = Math.max(counters.maxPosition, cache.rows + tokens.length - 1);
   return session.forward(tokens, cache, options);

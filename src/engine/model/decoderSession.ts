@@ -1,10 +1,13 @@
-// The one module that imports onnxruntime-node. It runs the decoder graph on a chunk of
-// tokens against a KvCache and has onnxruntime write the `present` rows into the cache.
+// With batchedMatMul.ts, the module that imports onnxruntime-node. It runs the decoder graph
+// on a chunk of tokens against a KvCache and has onnxruntime write the `present` rows into the
+// cache; it also offers compressors a batched MatMul on onnxruntime (`multiply`).
 
 import * as ort from 'onnxruntime-node';
 import { KvCache } from '../kv/kvCache';
 import type { ModelFolder } from './modelFolder';
 import { ModelRuntimeError } from './errors';
+import type { BatchedMultiply } from '../kv/compressor';
+import { createBatchedMultiply } from './batchedMatMul';
 
 export interface SessionOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per core). */
@@ -15,7 +18,16 @@ export class DecoderSession {
   private constructor(
     readonly folder: ModelFolder,
     private readonly session: ort.InferenceSession,
+    private readonly threads: number,
   ) {}
+
+  private matMul: Promise<{ multiply: BatchedMultiply; release: () => Promise<void> }> | undefined;
+
+  /** A batched MatMul on onnxruntime with the decoder's thread setting, opened on first use. */
+  readonly multiply: BatchedMultiply = async (m, rows, inner, x, batch, width) => {
+    this.matMul ??= createBatchedMultiply(this.threads);
+    return (await this.matMul).multiply(m, rows, inner, x, batch, width);
+  };
 
   private mask = new BigInt64Array(0);
 
@@ -28,7 +40,7 @@ export class DecoderSession {
         interOpNumThreads: 1,
         logSeverityLevel: 3,
       });
-      return new DecoderSession(folder, session);
+      return new DecoderSession(folder, session, options.threads ?? 0);
     } catch (error) {
       throw new ModelRuntimeError(
         `onnxruntime could not load ${folder.onnxPath}: ${(error as Error).message}. The file may be corrupt or use operators this onnxruntime-node (${ort.env.versions.node}) lacks; rebuild or re-download the model, or choose another.`,
@@ -99,6 +111,7 @@ export class DecoderSession {
   }
 
   async release(): Promise<void> {
+    if (this.matMul) await (await this.matMul).release();
     await this.session.release();
   }
 }
