@@ -127,6 +127,38 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
   const rows: SpeedRow[] = [];
   const failures: SpeedFailure[] = [];
   const notes: string[] = [];
+  /** Writes the JSON and Markdown so far (after every configuration, so a cut-short run keeps what it measured). */
+  const write = (): void => {
+    const allNotes = rows.some((r) => r.beyondTrainedContext)
+      ? [...notes, 'Rows marked "capacity > trained context": the full cache was made larger than the model was trained for (the engine warns); the text is meaningless to the model there, but the speed is what it is.']
+      : notes;
+    const ratios = speedRatios(rows);
+    const result = {
+      machine: {
+        platform: `${os.platform()} ${os.arch()}`,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        totalMemoryBytes: os.totalmem(),
+        node: process.version,
+        threads,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: os.loadavg(),
+        bandwidthBytesPerSecond: MACHINE_BANDWIDTH_BYTES_PER_SECOND,
+        matmulFlopsPerSecond: MACHINE_MATMUL_FLOPS_PER_SECOND,
+        limitsSource: "the issue's figures for these machines (one-thread memory bandwidth, 2-thread onnxruntime float32 MatMul), not re-measured by this run",
+      },
+      settings: { contexts, decodeSteps: decodeStepsOption ?? 'per model (see notes)', engines, caches, text: path.basename(textFile), quick, prefillChunk: prefillChunk ?? 'default', oneForwardLimit },
+      seconds: (performance.now() - started) / 1000,
+      notes: allNotes,
+      rows,
+      ratios,
+      failures,
+    };
+    for (const file of [jsonOut, markdownOut]) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    fs.writeFileSync(jsonOut, `${JSON.stringify(result, null, 2)}\n`);
+    const header = `# Speed benchmark\n\n${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.platform}, Node ${result.machine.node}, ${threads === 0 ? 'one intra-op thread per core' : `${threads} intra-op threads`}; text: ${result.settings.text} repeated to L tokens; run took ${result.seconds.toFixed(0)} s.\n\n`;
+    fs.writeFileSync(markdownOut, header + speedMarkdown(rows, ratios, failures, allNotes));
+  };
   for (const dir of modelDirs) {
     const folder = inspectModelFolder(dir);
     const { config } = folder;
@@ -147,16 +179,20 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       for (const engine of engines) {
         for (const cache of engine === 'transformers.js' ? (['full'] as const) : caches) {
           const spec: SpeedProbeSpec = { engine, modelDir: folder.dir, cache, contextTokens: L, decodeSteps, threads, text, freqkvCapacity, prefillChunk, oneForwardLimit };
+          const load1m = os.loadavg()[0]!;
           const child = spawnSync(process.execPath, [process.argv[1]!, 'bench', 'speed-probe', JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
           const line = (child.stdout ?? '').split('\n').find((l) => l.startsWith(PROBE_MARK));
           if (child.status !== 0 || !line) {
             const error = `exit ${child.status ?? child.signal}: ${(child.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`;
             failures.push({ engine, model: facts.name, cache, contextTokens: L, error });
             log(`${facts.name} ${engine} ${cache} L=${L}: FAILED ${error}`);
+            write();
             continue;
           }
           const row = toSpeedRow(JSON.parse(line.slice(PROBE_MARK.length)) as SpeedProbeResult, facts);
+          row.loadAverage1m = load1m;
           rows.push(row);
+          write();
           log(
             `${facts.name} ${engine.padEnd(15)} ${cache.padEnd(6)} L=${String(L).padStart(5)}  prefill ${row.prefillTokensPerSecond.toFixed(1)} tok/s (${(100 * row.prefillComputeFraction).toFixed(1)} % of limit)  decode ${row.decodeTokensPerSecond.toFixed(1)} tok/s (${(100 * row.decodeBandwidthFraction).toFixed(1)} %)  TTFT ${row.timeToFirstTokenMs.toFixed(0)} ms  RSS ${(row.peakRssBytes / 1e6).toFixed(0)} MB`,
           );
@@ -164,35 +200,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       }
     }
   }
-  if (rows.some((r) => r.beyondTrainedContext)) {
-    notes.push('Rows marked "capacity > trained context": the full cache was made larger than the model was trained for (the engine warns); the text is meaningless to the model there, but the speed is what it is.');
-  }
-  const ratios = speedRatios(rows);
-  const result = {
-    machine: {
-      platform: `${os.platform()} ${os.arch()}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      totalMemoryBytes: os.totalmem(),
-      node: process.version,
-      threads,
-      loadAverageAtStart: loadAtStart,
-      loadAverageAtEnd: os.loadavg(),
-      bandwidthBytesPerSecond: MACHINE_BANDWIDTH_BYTES_PER_SECOND,
-      matmulFlopsPerSecond: MACHINE_MATMUL_FLOPS_PER_SECOND,
-      limitsSource: "the issue's figures for these machines (one-thread memory bandwidth, 2-thread onnxruntime float32 MatMul), not re-measured by this run",
-    },
-    settings: { contexts, decodeSteps: decodeStepsOption ?? 'per model (see notes)', engines, caches, text: path.basename(textFile), quick, prefillChunk: prefillChunk ?? 'default', oneForwardLimit },
-    seconds: (performance.now() - started) / 1000,
-    notes,
-    rows,
-    ratios,
-    failures,
-  };
-  for (const file of [jsonOut, markdownOut]) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(jsonOut, `${JSON.stringify(result, null, 2)}\n`);
-  const header = `# Speed benchmark\n\n${result.machine.cpus} × ${result.machine.cpuModel}, ${result.machine.platform}, Node ${result.machine.node}, ${threads === 0 ? 'one intra-op thread per core' : `${threads} intra-op threads`}; text: ${result.settings.text} repeated to L tokens; run took ${result.seconds.toFixed(0)} s.\n\n`;
-  fs.writeFileSync(markdownOut, header + speedMarkdown(rows, ratios, failures, notes));
+  write();
   log(`wrote ${path.resolve(jsonOut)} and ${path.resolve(markdownOut)}`);
   return failures.length > 0 ? 1 : 0;
 }

@@ -27,6 +27,8 @@ export interface SpeedRow extends SpeedProbeResult {
   prefillComputeLimitTokensPerSecond: number;
   prefillComputeFraction: number;
   trainedContext: number;
+  /** The machine's 1-minute load average when the configuration started (other work slows every figure). */
+  loadAverage1m?: number;
   /** The full cache held more rows than the model's trained context (speed is still measured). */
   beyondTrainedContext: boolean;
 }
@@ -95,7 +97,7 @@ const mb = (bytes: number): string => fixed(bytes / 1e6, 0);
 export function speedMarkdown(rows: readonly SpeedRow[], ratios: readonly SpeedRatio[], failures: readonly SpeedFailure[], notes: readonly string[]): string {
   const out: string[] = [];
   out.push(
-    `Limits: decode ≤ ${MACHINE_BANDWIDTH_BYTES_PER_SECOND / 1e9} GB/s ÷ (weight bytes + cache bytes read per token); prefill ≤ ${MACHINE_MATMUL_FLOPS_PER_SECOND / 1e9} GFLOP/s ÷ (2 × matmul weights + 4 × layers × heads × head_dim × mean attended rows) FLOPs per token. "% lim" is the figure as a share of its limit.`,
+    `Limits: decode ≤ ${MACHINE_BANDWIDTH_BYTES_PER_SECOND / 1e9} GB/s ÷ (weight bytes + cache bytes read per token); prefill ≤ ${MACHINE_MATMUL_FLOPS_PER_SECOND / 1e9} GFLOP/s ÷ (2 × matmul weights + 4 × layers × heads × head_dim × mean attended rows) FLOPs per token. "% lim" is the figure as a share of its limit. "load": the machine's 1-minute load average as the configuration started (2 cores; other work on the machine slows every figure).`,
     '',
   );
   for (const note of notes) out.push(`- ${note}`);
@@ -103,14 +105,14 @@ export function speedMarkdown(rows: readonly SpeedRow[], ratios: readonly SpeedR
   for (const model of [...new Set(rows.map((r) => r.model))]) {
     const mine = rows.filter((r) => r.model === model);
     out.push(`## ${model} (weights ${mb(mine[0]!.weightBytes)} MB)`, '');
-    out.push('| engine | cache | L | prefill tok/s | % lim | decode tok/s | % lim | TTFT ms | peak RSS MB | decode rows | note |');
-    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    out.push('| engine | cache | L | prefill tok/s | % lim | decode tok/s | % lim | TTFT ms | peak RSS MB | decode rows | load | note |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const r of mine) {
       const note = [r.beyondTrainedContext ? `capacity ${r.capacity} > trained context ${r.trainedContext}` : '', r.prefillMode, r.compressions > 0 ? `${r.compressions} compressions, ${fixed(r.compressMs, 0)} ms` : '']
         .filter(Boolean)
         .join('; ');
       out.push(
-        `| ${r.engine} | ${r.cache} | ${r.contextTokens} | ${fixed(r.prefillTokensPerSecond)} | ${percent(r.prefillComputeFraction)} | ${fixed(r.decodeTokensPerSecond)} | ${percent(r.decodeBandwidthFraction)} | ${fixed(r.timeToFirstTokenMs, 0)} | ${mb(r.peakRssBytes)} | ${fixed(r.meanDecodeCacheRows, 0)} | ${note} |`,
+        `| ${r.engine} | ${r.cache} | ${r.contextTokens} | ${fixed(r.prefillTokensPerSecond)} | ${percent(r.prefillComputeFraction)} | ${fixed(r.decodeTokensPerSecond)} | ${percent(r.decodeBandwidthFraction)} | ${fixed(r.timeToFirstTokenMs, 0)} | ${mb(r.peakRssBytes)} | ${fixed(r.meanDecodeCacheRows, 0)} | ${r.loadAverage1m === undefined ? '–' : fixed(r.loadAverage1m, 1)} | ${note} |`,
       );
     }
     out.push('');
