@@ -90,6 +90,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       json: { type: 'string' },
       markdown: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      append: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -127,6 +128,13 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
   const rows: SpeedRow[] = [];
   const failures: SpeedFailure[] = [];
   const notes: string[] = [];
+  // --append: keep the rows of an earlier run in the same JSON file (e.g. one model per run).
+  if (values.append && fs.existsSync(jsonOut)) {
+    const earlier = JSON.parse(fs.readFileSync(jsonOut, 'utf8')) as { rows?: SpeedRow[]; failures?: SpeedFailure[]; notes?: string[] };
+    rows.push(...(earlier.rows ?? []));
+    failures.push(...(earlier.failures ?? []));
+    notes.push(...(earlier.notes ?? []).filter((n) => !n.startsWith('Rows marked')));
+  }
   /** Writes the JSON and Markdown so far (after every configuration, so a cut-short run keeps what it measured). */
   const write = (): void => {
     const allNotes = rows.some((r) => r.beyondTrainedContext)

@@ -35,7 +35,7 @@ const USAGE = `Usage:
   freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--decode-steps 32]
                   [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
                   [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
-                  [--text FILE] [--json OUT] [--markdown OUT] [--quick]
+                  [--text FILE] [--json OUT] [--markdown OUT] [--quick] [--append]
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;
 
