@@ -128,7 +128,8 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
   const rows: SpeedRow[] = [];
   const failures: SpeedFailure[] = [];
   const notes: string[] = [];
-  // --append: keep the rows of an earlier run in the same JSON file (e.g. one model per run).
+  // --append: keep the rows of an earlier run in the same JSON file (e.g. one model per run);
+  // a configuration measured again replaces its earlier row.
   if (values.append && fs.existsSync(jsonOut)) {
     const earlier = JSON.parse(fs.readFileSync(jsonOut, 'utf8')) as { rows?: SpeedRow[]; failures?: SpeedFailure[]; notes?: string[] };
     rows.push(...(earlier.rows ?? []));
@@ -180,6 +181,8 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
     const freqkvCapacity = intOption(values.capacity, 'capacity', Math.min(config.maxPositionEmbeddings, 2048), 8);
     // A small model's decode step takes about a millisecond: time more of them.
     const decodeSteps = decodeStepsOption ?? (folder.bytesOnDisk < SMALL_MODEL_BYTES ? (quick ? 64 : 256) : quick ? 8 : 32);
+    const note = notes.findIndex((n) => n.startsWith(`${facts.name}: `));
+    if (note >= 0) notes.splice(note, 1);
     notes.push(
       `${facts.name}: trained context ${config.maxPositionEmbeddings}; FreqKV cache N = ${freqkvCapacity} rows (S = 4, γ = 0.5, recent window N/2); the full cache holds max(trained context, L + steps + 1) rows; ${decodeSteps} decode steps after the prefill.`,
     );
@@ -199,6 +202,9 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
           }
           const row = toSpeedRow(JSON.parse(line.slice(PROBE_MARK.length)) as SpeedProbeResult, facts);
           row.loadAverage1m = load1m;
+          const same = (r: { engine: string; model: string; cache: string; contextTokens: number }): boolean => r.engine === engine && r.model === facts.name && r.cache === cache && r.contextTokens === L;
+          if (rows.some(same)) rows.splice(rows.findIndex(same), 1);
+          if (failures.some(same)) failures.splice(failures.findIndex(same), 1);
           rows.push(row);
           write();
           log(

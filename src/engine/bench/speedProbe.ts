@@ -98,7 +98,9 @@ export async function probeFreqKv(spec: SpeedProbeSpec): Promise<SpeedProbeResul
         compressor,
         prefillChunkSize: chunk,
       });
-    // Warm-up (onnxruntime's first runs allocate and plan): a short prompt and two steps.
+    // Warm-up (onnxruntime's first runs allocate and plan, and the MatMul session FreqKV's
+    // transform uses opens on first use): a short prompt and two steps, and one tiny product.
+    await engine.session.multiply(new Float32Array(1), 1, 1, new Float32Array(1), 1, 1);
     for await (const event of run(promptIds.slice(0, 8), 2, undefined)) if (event.kind === 'done' && event.stats.generatedTokens !== 3) throw new Error('probe: the warm-up stopped early');
 
     let attended = 0;
