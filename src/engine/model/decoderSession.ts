@@ -1,6 +1,6 @@
 // With batchedMatMul.ts, the module that imports onnxruntime-node. It runs the decoder graph
-// on a chunk of tokens against a KvCache and has onnxruntime write the `present` rows into the
-// cache; it also offers compressors a batched MatMul on onnxruntime (`multiply`).
+// on a chunk of tokens against a KvCache and stores the `present` rows back into the cache; it
+// also offers compressors a batched MatMul on onnxruntime (`multiply`).
 
 import * as ort from 'onnxruntime-node';
 import { KvCache } from '../kv/kvCache';
@@ -65,8 +65,9 @@ export class DecoderSession {
    * whose logits nobody reads: this saves copying n × vocab floats out of onnxruntime (the
    * graph still computes them; onnxruntime runs every node whatever is fetched).
    *
-   * The `present` outputs are written by onnxruntime straight into buffers of the cache
-   * (KvCache.outputArrays), so nothing is copied back per step.
+   * (Tried and dropped: having onnxruntime write `present` into reused buffers of the cache
+   * through preallocated fetches made decoding slower, 0.27–0.91× in scripts/decode-ab.ts:
+   * onnxruntime-node 1.30 still copies, and the graph's Concat copies the cache anyway.)
    */
   async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: boolean } = {}): Promise<Float32Array> {
     const n = tokens.length;
@@ -85,23 +86,28 @@ export class DecoderSession {
       for (let i = 0; i < n; i++) positions[i] = BigInt(past + i);
       feeds.position_ids = new ort.Tensor('int64', positions, [1, n]);
     }
-    const outputs = cache.outputArrays(total);
-    const fetches: Record<string, ort.Tensor | null> = {};
-    if (options.logits ?? true) fetches.logits = null;
     for (let layer = 0; layer < numLayers; layer++) {
-      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.pastArray(layer, 0), [1, numKvHeads, past, headDim]);
-      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.pastArray(layer, 1), [1, numKvHeads, past, headDim]);
-      fetches[`present.${layer}.key`] = new ort.Tensor(kvType, outputs.keys[layer]!, [1, numKvHeads, total, headDim]);
-      fetches[`present.${layer}.value`] = new ort.Tensor(kvType, outputs.values[layer]!, [1, numKvHeads, total, headDim]);
+      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.keys(layer), [1, numKvHeads, past, headDim]);
+      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.values(layer), [1, numKvHeads, past, headDim]);
     }
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await this.session.run(feeds, fetches);
+      results = options.logits ?? true ? await this.session.run(feeds) : await this.session.run(feeds, this.presentNames());
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
-    cache.replaceRows(outputs.keys, outputs.values, total);
+    const keys = [];
+    const values = [];
+    for (let layer = 0; layer < numLayers; layer++) {
+      keys.push(results[`present.${layer}.key`]!.data as Float32Array | Uint16Array);
+      values.push(results[`present.${layer}.value`]!.data as Float32Array | Uint16Array);
+    }
+    cache.replaceRows(keys, values, total);
     return results.logits ? (results.logits.data as Float32Array) : new Float32Array(0);
+  }
+
+  private presentNames(): string[] {
+    return Array.from({ length: this.folder.config.numLayers }, (_, layer) => [`present.${layer}.key`, `present.${layer}.value`]).flat();
   }
 
   /** An attention mask of `count` ones, a view of one array grown as needed (onnxruntime only reads it). */
