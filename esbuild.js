@@ -5,7 +5,8 @@ const esbuild = require('esbuild');
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
-/** Node bundles: onnxruntime-node is a native addon and vscode is provided by the host. */
+/** Node bundles: onnxruntime-node is a native addon, vscode is provided by the host, and
+ * transformers.js (the speed benchmark's peer, loaded lazily) stays a package of its own. */
 const nodeBundle = {
   bundle: true,
   platform: 'node',
@@ -13,7 +14,7 @@ const nodeBundle = {
   format: 'cjs',
   sourcemap: !production,
   minify: production,
-  external: ['vscode', 'onnxruntime-node'],
+  external: ['vscode', 'onnxruntime-node', '@huggingface/transformers'],
   logLevel: 'warning',
 };
 

@@ -136,8 +136,9 @@ describe('freqkv bench fidelity', () => {
     const c = freqkv('bench', 'fidelity', '--text', path.join(dir, 'none.txt'));
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/does not exist/);
-    const d = freqkv('bench', 'speed');
+    const d = freqkv('bench', 'nonesuch');
     expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/fidelity, speed or workspace/);
   });
 });
 

@@ -1,8 +1,9 @@
 // The sampler, checked against probabilities computed here from the softmax definition.
 
 import { describe, expect, it } from 'vitest';
-import { Sampler, argmax } from '../src/engine/generate/sampler';
+import { Sampler, argmax, type SamplingOptions } from '../src/engine/generate/sampler';
 import { createRng } from '../src/engine/random';
+import { referenceSample } from './referenceSampler';
 
 const logits = Float32Array.from([1.0, 3.0, 2.0, 3.0, -1.0]);
 
@@ -60,6 +61,40 @@ describe('Sampler', () => {
     const observed = frequencies(new Sampler({ temperature: 1, repetitionPenalty: 2 }, createRng(9), 5), logits, 20_000, [4]);
     const expected = softmax([1, 3, 2, 3, -2], 1);
     observed.forEach((p, i) => expect(Math.abs(p - expected[i]!)).toBeLessThan(0.015));
+  });
+
+  it('draws exactly what sorting the whole vocabulary draws, for the same seed', () => {
+    const shapes: Record<string, (r: () => number) => number> = {
+      peaked: (r) => 12 * (r() - 0.5) ** 3 * 8,
+      flat: (r) => 0.05 * r(),
+      ties: (r) => Math.round(4 * r()) / 2,
+    };
+    const settings: SamplingOptions[] = [
+      { temperature: 1 },
+      { temperature: 0.8, topP: 0.9 },
+      { temperature: 0.7, topP: 0.5, repetitionPenalty: 1.3 },
+      { temperature: 1.5, topK: 40 },
+      { temperature: 1, topK: 1 },
+      { temperature: 0.9, topK: 200, topP: 0.6 },
+    ];
+    let checked = 0;
+    for (const vocab of [5, 3000, 20_000]) {
+      for (const [name, shape] of Object.entries(shapes)) {
+        const values = createRng(vocab);
+        const rows = Array.from({ length: 4 }, () => Float32Array.from({ length: vocab }, () => shape(values)));
+        for (const options of settings) {
+          const ours = new Sampler(options, createRng(11), vocab);
+          const reference = createRng(11);
+          const context = [0, 2, vocab - 1];
+          for (let draw = 0; draw < (vocab > 5000 ? 12 : 60); draw++) {
+            const row = rows[draw % rows.length]!;
+            expect(ours.sample(row, context), `${name} vocab ${vocab} ${JSON.stringify(options)} draw ${draw}`).toBe(referenceSample(options, reference, row, context));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
   });
 
   it('rejects impossible settings', () => {

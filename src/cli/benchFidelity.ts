@@ -53,7 +53,7 @@ function listOption<T>(value: string | undefined, name: string, fallback: T[], p
 export async function runBench(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
   if (kind === 'workspace') return runBenchWorkspace(rest);
-  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity or workspace (got '${kind ?? ''}').`);
+  if (kind !== 'fidelity') throw new UsageError(`bench needs a benchmark name: fidelity, speed or workspace (got '${kind ?? ''}').`);
   return runBenchFidelity(rest);
 }
 

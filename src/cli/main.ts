@@ -9,6 +9,7 @@
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
 //   freqkv bench workspace [--workspace DIR] [--json OUT] [--quick]
+//   freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--json OUT] [--markdown OUT] [--quick] …
 //   freqkv download [--repo OWNER/NAME] [--variant q4] [--out DIR] [--endpoint URL] [--json]
 
 import { FreqKvError } from '../engine/errors';
@@ -16,6 +17,7 @@ import { UsageError } from './args';
 import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
 import { runBench } from './benchFidelity';
+import { runBenchSpeed, runSpeedProbe } from './benchSpeed';
 import { runAsk, runSummarize } from './workspaceCommands';
 import { DOWNLOAD_USAGE, runDownload } from './downloadCommand';
 import { GENERATION_OPTIONS_USAGE } from './generationOptions';
@@ -36,6 +38,10 @@ const USAGE = `Usage:
                   [--streaming-chunk C] [--threads N]
   freqkv bench workspace [--model DIR] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
                   [--repeats R] [--threads N]
+  freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--decode-steps 32]
+                  [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
+                  [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
+                  [--text FILE] [--json OUT] [--markdown OUT] [--quick] [--append]
   ${DOWNLOAD_USAGE}
 
 The default model is the embedded one (models/stories260K, a tiny story model).`;
@@ -56,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     case 'convert':
       return runConvert(rest);
     case 'bench':
+      if (rest[0] === 'speed') return runBenchSpeed(rest.slice(1));
+      if (rest[0] === 'speed-probe') return runSpeedProbe(rest.slice(1));
       return runBench(rest);
     case 'download':
       return runDownload(rest);

@@ -78,7 +78,7 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     return { ...stats };
   };
   /** Makes room for `tokens`, runs them at the next slots and returns their logits. */
-  const forward = (tokens: number[]): Promise<Float32Array> => compressAndForward(session, cache, compressor, tokens, stats);
+  const forward = (tokens: number[], logits = true): Promise<Float32Array> => compressAndForward(session, cache, compressor, tokens, stats, { logits });
   const context: number[] = [...promptIds];
   const generated: number[] = [];
   let text = '';
@@ -93,7 +93,8 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     const chunkSize = Math.min(requestedChunk, compressor.maxChunk(cache));
     const chunk = promptIds.slice(done, done + chunkSize);
     const t0 = performance.now();
-    logits = await forward(chunk);
+    // Only the last chunk's logits are read: the others are not fetched from onnxruntime.
+    logits = await forward(chunk, done + chunk.length >= promptIds.length);
     stats.prefillMs += performance.now() - t0;
     done += chunk.length;
     stats.promptTokens = done;

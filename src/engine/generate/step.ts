@@ -12,11 +12,23 @@ export interface StepCounters {
   maxPosition: number;
 }
 
-/** Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns their logits [n, vocab]. */
-export async function compressAndForward(session: DecoderSession, cache: KvCache, compressor: KvCompressor, tokens: number[], counters: StepCounters): Promise<Float32Array> {
+/**
+ * Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns
+ * their logits [n, vocab] (an empty array with `logits: false`: not fetched, not copied).
+ */
+export async function compressAndForward(
+  session: DecoderSession,
+  cache: KvCache,
+  compressor: KvCompressor,
+  tokens: number[],
+  counters: StepCounters,
+  options: { logits?: boolean } = {},
+): Promise<Float32Array> {
   const c0 = performance.now();
-  if (compressor.makeRoom(cache, tokens.length)) counters.compressions++;
+  // The transform's matrix products go to onnxruntime when the compressor can use it.
+  const compressed = compressor.makeRoomWith ? await compressor.makeRoomWith(cache, tokens.length, session.multiply) : compressor.makeRoom(cache, tokens.length);
+  if (compressed) counters.compressions++;
   counters.compressMs += performance.now() - c0;
   counters.maxPosition = Math.max(counters.maxPosition, cache.rows + tokens.length - 1);
-  return session.forward(tokens, cache);
+  return session.forward(tokens, cache, options);
 }

@@ -18,7 +18,19 @@ export interface KvCompressor {
   makeRoom(cache: KvCache, incoming: number): boolean;
   /** The most tokens one forward pass may append next (Infinity: no limit of its own). */
   maxChunk(cache: KvCache): number;
+  /**
+   * Optional: makeRoom with its matrix products done by `multiply` (onnxruntime, asynchronous).
+   * The generator uses it when the session offers a multiplier; results equal makeRoom's up to
+   * float rounding.
+   */
+  makeRoomWith?(cache: KvCache, incoming: number, multiply: BatchedMultiply): Promise<boolean>;
 }
+
+/**
+ * Y[b] = M · X[b] for every b: M [rows, inner] row-major, X [batch, inner, width], returns
+ * Y [batch, rows, width] (float32).
+ */
+export type BatchedMultiply = (m: Float32Array, rows: number, inner: number, x: Float32Array, batch: number, width: number) => Promise<Float32Array>;
 
 /** A layer's keys or values as float32 (a copy when the cache stores float16). */
 export function toFloat32(data: KvArray): Float32Array {

@@ -6,8 +6,8 @@
 // recent rows are never compressed either: rows [S, n − R) are compressed and the recent R rows
 // move down (re-rotated) behind them. R = 0 is the paper's method. Float16 caches are transformed in float32 and stored back in float16.
 
-import { copyRows, fromFloat32, toFloat32, type KvCompressor } from './compressor';
-import { getDctPlan } from './dctPlan';
+import { copyRows, fromFloat32, toFloat32, type BatchedMultiply, type KvCompressor } from './compressor';
+import { getDctPlan, type DctPlan } from './dctPlan';
 import type { KvCache } from './kvCache';
 import { moveRows, rotateRows, type RotarySpec } from './rotary';
 
@@ -64,38 +64,81 @@ export class FreqKvCompressor implements KvCompressor {
   }
 
   makeRoom(cache: KvCache, incoming: number): boolean {
+    const job = this.prepare(cache, incoming);
+    if (!job) return false;
+    const { plan, spans, dim } = job;
+    let compressed = new Float32Array(0);
+    if (plan) {
+      const blocks = spans.length / (plan.inputRows * dim);
+      compressed = new Float32Array(blocks * plan.outputRows * dim);
+      for (let b = 0; b < blocks; b++) plan.apply(spans, dim, compressed, b * plan.inputRows * dim, b * plan.outputRows * dim);
+    }
+    this.finish(cache, job, compressed);
+    return true;
+  }
+
+  /**
+   * makeRoom with the DCT as one batched matrix product through `multiply` (onnxruntime's
+   * MatMul, many times faster than the JavaScript loop): the same rows up to float rounding.
+   */
+  async makeRoomWith(cache: KvCache, incoming: number, multiply: BatchedMultiply): Promise<boolean> {
+    const job = this.prepare(cache, incoming);
+    if (!job) return false;
+    const { plan, spans, dim } = job;
+    const compressed = plan ? await multiply(plan.matrix, plan.outputRows, plan.inputRows, spans, spans.length / (plan.inputRows * dim), dim) : new Float32Array(0);
+    this.finish(cache, job, compressed);
+    return true;
+  }
+
+  /**
+   * Checks whether `incoming` rows need a compression; if so gathers every layer's keys and
+   * values rows [S, S + L) into one [layers · 2 · heads, L, dim] block, keys un-rotated.
+   */
+  private prepare(cache: KvCache, incoming: number): CompressionJob | undefined {
     const n = cache.rows;
-    if (n + incoming <= this.capacity) return false;
+    if (n + incoming <= this.capacity) return undefined;
     if (incoming > this.step) throw new RangeError(`FreqKvCompressor: ${incoming} incoming rows exceed the step ${this.step}`);
     const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
     const S = this.sinks;
     const R = Math.min(this.recent, n - S);
     const L = n - S - R;
     const L2 = this.compressedRows(n);
+    const all: Float32Array[] = [];
+    for (let layer = 0; layer < numLayers; layer++) all.push(toFloat32(cache.keys(layer)), toFloat32(cache.values(layer)));
+    const job: CompressionJob = { n, S, R, L, L2, heads, dim, all, spans: new Float32Array(0) };
+    if (L2 > 0) {
+      job.plan = getDctPlan(L, L2);
+      const block = heads * L * dim;
+      job.spans = new Float32Array(all.length * block);
+      const oldPositions = Float64Array.from({ length: L }, (_, j) => S + j);
+      all.forEach((array, i) => {
+        const span = job.spans.subarray(i * block, (i + 1) * block);
+        copyRows(array, n, S, L, span, L, 0, heads, dim);
+        if (i % 2 === 0) rotateRows(this.rotary, span, heads, L, oldPositions, -1);
+      });
+    }
+    return job;
+  }
+
+  /** Rotates the compressed keys to their slots, assembles sinks + compressed + recent rows, and replaces the cache's rows. */
+  private finish(cache: KvCache, job: CompressionJob, compressed: Float32Array): void {
+    const { n, S, R, L, L2, heads, dim, all } = job;
     const outRows = S + L2 + R;
-    const plan = L2 > 0 ? getDctPlan(L, L2) : undefined;
-    const oldPositions = Float64Array.from({ length: L }, (_, j) => S + j);
     const newPositions = Float64Array.from({ length: L2 }, (_, m) => S + m);
+    const block = heads * L2 * dim;
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
-    for (let layer = 0; layer < numLayers; layer++) {
-      for (const isKey of [true, false]) {
-        const all = toFloat32(isKey ? cache.keys(layer) : cache.values(layer));
-        const out = new Float32Array(heads * outRows * dim);
-        copyRows(all, n, 0, S, out, outRows, 0, heads, dim);
-        if (plan) {
-          const span = new Float32Array(heads * L * dim);
-          copyRows(all, n, S, L, span, L, 0, heads, dim);
-          if (isKey) rotateRows(this.rotary, span, heads, L, oldPositions, -1);
-          const compressed = new Float32Array(heads * L2 * dim);
-          for (let h = 0; h < heads; h++) plan.apply(span, dim, compressed, h * L * dim, h * L2 * dim);
-          if (isKey) rotateRows(this.rotary, compressed, heads, L2, newPositions, 1);
-          copyRows(compressed, L2, 0, L2, out, outRows, S, heads, dim);
-        }
-        if (R > 0) copyRows(all, n, S + L, R, out, outRows, S + L2, heads, dim);
-        (isKey ? keys : values).push(out);
+    all.forEach((array, i) => {
+      const out = new Float32Array(heads * outRows * dim);
+      copyRows(array, n, 0, S, out, outRows, 0, heads, dim);
+      if (L2 > 0) {
+        const part = compressed.subarray(i * block, (i + 1) * block);
+        if (i % 2 === 0) rotateRows(this.rotary, part, heads, L2, newPositions, 1);
+        copyRows(part, L2, 0, L2, out, outRows, S, heads, dim);
       }
-    }
+      if (R > 0) copyRows(array, n, S + L, R, out, outRows, S + L2, heads, dim);
+      (i % 2 === 0 ? keys : values).push(out);
+    });
     // The recent rows move from slots S + L … to S + L' …
     moveRows(this.rotary, keys, heads, outRows, S + L2, R, S + L, S + L2);
     cache.replaceRows(
@@ -103,6 +146,21 @@ export class FreqKvCompressor implements KvCompressor {
       values.map((v) => fromFloat32(v, cache)),
       outRows,
     );
-    return true;
   }
+}
+
+interface CompressionJob {
+  n: number;
+  S: number;
+  R: number;
+  L: number;
+  L2: number;
+  heads: number;
+  dim: number;
+  /** Every layer's keys then values, float32, [heads, n, dim] each. */
+  all: Float32Array[];
+  /** The transform, unless nothing is left to compress (L' = 0). */
+  plan?: DctPlan;
+  /** [layers · 2 · heads, L, dim]: the rows compressed, keys un-rotated. */
+  spans: Float32Array;
 }

@@ -1,10 +1,13 @@
-// The one module that imports onnxruntime-node. It runs the decoder graph on a chunk of
-// tokens against a KvCache and stores the `present` rows back into the cache.
+// With batchedMatMul.ts, the module that imports onnxruntime-node. It runs the decoder graph
+// on a chunk of tokens against a KvCache and stores the `present` rows back into the cache; it
+// also offers compressors a batched MatMul on onnxruntime (`multiply`).
 
 import * as ort from 'onnxruntime-node';
 import { KvCache } from '../kv/kvCache';
 import type { ModelFolder } from './modelFolder';
 import { ModelRuntimeError } from './errors';
+import type { BatchedMultiply } from '../kv/compressor';
+import { createBatchedMultiply } from './batchedMatMul';
 
 export interface SessionOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per core). */
@@ -15,7 +18,18 @@ export class DecoderSession {
   private constructor(
     readonly folder: ModelFolder,
     private readonly session: ort.InferenceSession,
+    private readonly threads: number,
   ) {}
+
+  private matMul: Promise<{ multiply: BatchedMultiply; release: () => Promise<void> }> | undefined;
+
+  /** A batched MatMul on onnxruntime with the decoder's thread setting, opened on first use. */
+  readonly multiply: BatchedMultiply = async (m, rows, inner, x, batch, width) => {
+    this.matMul ??= createBatchedMultiply(this.threads);
+    return (await this.matMul).multiply(m, rows, inner, x, batch, width);
+  };
+
+  private mask = new BigInt64Array(0);
 
   static async open(folder: ModelFolder, options: SessionOptions = {}): Promise<DecoderSession> {
     try {
@@ -26,7 +40,7 @@ export class DecoderSession {
         interOpNumThreads: 1,
         logSeverityLevel: 3,
       });
-      return new DecoderSession(folder, session);
+      return new DecoderSession(folder, session, options.threads ?? 0);
     } catch (error) {
       throw new ModelRuntimeError(
         `onnxruntime could not load ${folder.onnxPath}: ${(error as Error).message}. The file may be corrupt or use operators this onnxruntime-node (${ort.env.versions.node}) lacks; rebuild or re-download the model, or choose another.`,
@@ -46,16 +60,26 @@ export class DecoderSession {
 
   /**
    * Runs `tokens` at slot positions cache.rows … cache.rows + n − 1, appends their keys and
-   * values to the cache, and returns the logits of every token: [n, vocab] row-major.
+   * values to the cache, and returns the logits of every token: [n, vocab] row-major. With
+   * `logits: false` they are not fetched and an empty array comes back, for prefill chunks
+   * whose logits nobody reads: this saves copying n × vocab floats out of onnxruntime (the
+   * graph still computes them; onnxruntime runs every node whatever is fetched).
+   *
+   * (Tried and dropped: having onnxruntime write `present` into reused buffers of the cache
+   * through preallocated fetches made decoding slower, 0.27–0.91× in scripts/decode-ab.ts:
+   * onnxruntime-node 1.30 still copies, and the graph's Concat copies the cache anyway.)
    */
-  async forward(tokens: ArrayLike<number>, cache: KvCache): Promise<Float32Array> {
+  async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: boolean } = {}): Promise<Float32Array> {
     const n = tokens.length;
     const past = cache.rows;
+    const total = past + n;
     const { numLayers, numKvHeads, headDim } = cache.shape;
     const kvType = cache.elementType === 'float16' ? 'float16' : 'float32';
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = BigInt(tokens[i]!);
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(Array.from(tokens, (t) => BigInt(t))), [1, n]),
-      attention_mask: new ort.Tensor('int64', new BigInt64Array(past + n).fill(1n), [1, past + n]),
+      input_ids: new ort.Tensor('int64', ids, [1, n]),
+      attention_mask: new ort.Tensor('int64', this.ones(total), [1, total]),
     };
     if (this.folder.signature.hasPositionIds) {
       const positions = new BigInt64Array(n);
@@ -66,23 +90,34 @@ export class DecoderSession {
       feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.keys(layer), [1, numKvHeads, past, headDim]);
       feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.values(layer), [1, numKvHeads, past, headDim]);
     }
-    let outputs: ort.InferenceSession.ReturnType;
+    let results: ort.InferenceSession.ReturnType;
     try {
-      outputs = await this.session.run(feeds);
+      results = options.logits ?? true ? await this.session.run(feeds) : await this.session.run(feeds, this.presentNames());
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
     const keys = [];
     const values = [];
     for (let layer = 0; layer < numLayers; layer++) {
-      keys.push(outputs[`present.${layer}.key`]!.data as Float32Array | Uint16Array);
-      values.push(outputs[`present.${layer}.value`]!.data as Float32Array | Uint16Array);
+      keys.push(results[`present.${layer}.key`]!.data as Float32Array | Uint16Array);
+      values.push(results[`present.${layer}.value`]!.data as Float32Array | Uint16Array);
     }
-    cache.replaceRows(keys, values, past + n);
-    return outputs.logits!.data as Float32Array;
+    cache.replaceRows(keys, values, total);
+    return results.logits ? (results.logits.data as Float32Array) : new Float32Array(0);
+  }
+
+  private presentNames(): string[] {
+    return Array.from({ length: this.folder.config.numLayers }, (_, layer) => [`present.${layer}.key`, `present.${layer}.value`]).flat();
+  }
+
+  /** An attention mask of `count` ones, a view of one array grown as needed (onnxruntime only reads it). */
+  private ones(count: number): BigInt64Array {
+    if (this.mask.length < count) this.mask = new BigInt64Array(Math.max(count, 2 * this.mask.length)).fill(1n);
+    return this.mask.subarray(0, count);
   }
 
   async release(): Promise<void> {
+    if (this.matMul) await (await this.matMul).release();
     await this.session.release();
   }
 }
