@@ -12,8 +12,9 @@ import { Engine } from '../engine/engine';
 import { FreqKvError } from '../engine/errors';
 import { DEFAULT_MAX_FILE_BYTES, IngestCancelledError, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
 import { readHead } from '../engine/workspace/nodeSource';
+import { countSkips } from '../engine/workspace/skipSummary';
 import { buildAskPrompt, buildSummaryPrompt } from '../engine/workspace/prompt';
-import type { IncludedFile, IngestResult, SkippedFile } from '../engine/workspace/types';
+import type { IncludedFile, IngestResult } from '../engine/workspace/types';
 import { defaultRecentWindow } from '../engine/kv/createCompressor';
 import type { KvCache } from '../engine/kv/kvCache';
 import type { CodecName } from '../engine/segments/codec';
@@ -314,9 +315,5 @@ async function generateAndReport(
 }
 
 function describeSkips(ingest: IngestResult): string {
-  if (ingest.filesSeen === 0) return 'the folder is empty';
-  const counts = new Map<string, number>();
-  for (const s of ingest.skipped as SkippedFile[]) counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
-  const parts = [...counts].map(([reason, n]) => `${n} ${reason}`);
-  return parts.length === 0 ? 'none' : parts.join(', ');
+  return ingest.filesSeen === 0 ? 'the folder is empty' : countSkips(ingest.skipped);
 }
