@@ -73,14 +73,19 @@ function loadedEngine(): Engine {
   return engine;
 }
 
+/** The generation options of a request, without its prompt or its ask-only fields. */
+function generationOf(params: Omit<GenerateParams, 'prompt'>): Omit<GenerateParams, 'prompt'> {
+  const { maxNewTokens, sampling, seed, stopStrings, cache, prefillChunkSize } = params;
+  return { maxNewTokens, sampling, seed, stopStrings, cache, prefillChunkSize };
+}
+
 /** Ask About Workspace: segmented (default) or sequential; see AskParams. */
 function ask(id: number, params: AskParams): Promise<GenerationResult> {
   const engine = loadedEngine();
   if (params.mode === 'sequential') {
-    const { question, files, mode: _mode, storeDir: _storeDir, maxStoreBytes: _maxStoreBytes, workspaceId: _workspaceId, codec: _codec, ...generation } = params;
-    const prompt = buildAskPrompt(engine.tokenizer, files, question);
+    const prompt = buildAskPrompt(engine.tokenizer, params.files, params.question);
     // A chat-templated prompt already carries its special tokens.
-    return run(id, { ...generation, promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
+    return run(id, { ...generationOf(params), promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
   }
   return askSegmented(id, engine, params);
 }
@@ -128,7 +133,8 @@ async function updateSegments(params: ParamsOf<'updateSegments'>): Promise<Resul
 }
 
 async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
-  const { question, files, storeDir: _storeDir, maxStoreBytes: _maxStoreBytes, workspaceId: _workspaceId, codec: _codec, mode: _mode, ...generation } = params;
+  const { question, files } = params;
+  const generation = generationOf(params);
   const { segments, cache, capacity, warnings: codecWarnings } = await segmentCacheFor(engine, params);
   const started = performance.now();
   const controller = new AbortController();
