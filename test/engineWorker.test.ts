@@ -2,6 +2,8 @@
 // embedded model, cancel mid-decode, a second request while one runs, a bad model folder, and
 // a worker that dies and is restarted on the next request.
 
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineClient } from '../src/extension/engineClient';
@@ -10,6 +12,7 @@ import { EMBEDDED_MODEL } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
+const CRASH_ONCE_WORKER = path.join(ROOT, 'test', 'fixtures', 'crashOnceWorker.mjs');
 const STORY: GenerateParams = { prompt: 'Once upon a time', maxNewTokens: 40, sampling: { temperature: 0 } };
 
 let client: EngineClient;
@@ -101,11 +104,21 @@ describe('engine worker through EngineClient', () => {
   });
 
   it('a worker that dies fails the request in flight and is restarted, with its model, on the next request', async () => {
-    const running = client.generate({ ...STORY, maxNewTokens: 400, cache: { method: 'streaming', capacity: 64 } });
-    await client.terminate();
-    await expect(running).rejects.toMatchObject({ name: 'WorkerCrashedError' });
-    const result = await client.generate(STORY);
-    expect(result.reason).toBe('max-tokens');
-    expect(client.restartCount).toBe(1);
+    // The worker really exits (code 3) on receiving this request, while no onnxruntime run is
+    // in flight: terminating it inside a run could abort the whole process, test runner included.
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'freqkv-crash-')), 'crashed');
+    process.env.FREQKV_CRASH_MARKER = marker;
+    const crashing = new EngineClient(CRASH_ONCE_WORKER);
+    try {
+      await crashing.loadModel({ modelDir: EMBEDDED_MODEL, threads: 1 });
+      await expect(crashing.generate({ ...STORY, prompt: 'crash the worker now' })).rejects.toMatchObject({ name: 'WorkerCrashedError' });
+      expect(fs.existsSync(marker)).toBe(true);
+      const result = await crashing.generate({ ...STORY, prompt: 'crash the worker now' });
+      expect(result.reason).toBe('max-tokens');
+      expect(crashing.restartCount).toBe(1);
+    } finally {
+      await crashing.dispose();
+      delete process.env.FREQKV_CRASH_MARKER;
+    }
   });
 });

