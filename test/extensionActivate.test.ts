@@ -31,6 +31,11 @@ const infoLog: string[] = [];
 /** The file watcher's listeners, fired by tests as VS Code would on a change. */
 const watcherListeners: (() => void)[] = [];
 let panelHtml = '';
+/** The panel's message listener: the stand-in webview says 'ready' only when a test calls webviewReady(). */
+let panelListener: ((message: unknown) => void) | undefined;
+function webviewReady(): void {
+  panelListener?.({ type: 'ready' });
+}
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
 const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
@@ -138,7 +143,10 @@ const fakeVscode = {
       const webview = {
         cspSource: 'vscode-resource:',
         asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
-        onDidReceiveMessage: noop,
+        onDidReceiveMessage: (listener: (message: unknown) => void) => {
+          panelListener = listener;
+          return { dispose: () => undefined };
+        },
         postMessage: async (message: HostToWebviewMessage) => posted.push(message),
         set html(value: string) {
           panelHtml = value;
@@ -240,6 +248,15 @@ describe('the extension under a stand-in vscode', () => {
     } finally {
       overrides.delete('freqkv.mode');
     }
+    // The whole answer ran while the webview was still loading its script: nothing was sent to
+    // it (a webview drops messages that come before its listener), and on 'ready' it gets the
+    // earlier history, then every message of this answer, in order, once.
+    expect(posted).toEqual([]);
+    webviewReady();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(posted[0]).toEqual({ type: 'history', turns: [] });
+    expect(posted.filter((m) => m.type === 'answerStarted')).toHaveLength(1);
+    expect(posted.findIndex((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeGreaterThan(posted.findIndex((m) => m.type === 'answerStarted'));
     expect(panelHtml).toContain(`default-src 'none'`);
     expect(panelHtml).toMatch(/<script nonce="[^"]+" src="[^"]*dist\/webview.js">/);
     expect(panelHtml).not.toMatch(/<script(?! nonce)/);

@@ -55,10 +55,8 @@ export function panelHandlers(freqkv: FreqKvContext): PanelHandlers {
     ask: (question) => void answer(freqkv, question),
     cancel: () => void freqkv.client.cancel(),
     clearCache: () => void clearCache(freqkv),
-    ready: () => {
-      FreqKvPanel.post({ type: 'history', turns: conversation(freqkv) });
-      void showStats(freqkv, false);
-    },
+    history: () => conversation(freqkv),
+    ready: () => void showStats(freqkv, false),
     openFile: (relativePath) => void openWorkspaceFile(relativePath),
   };
 }

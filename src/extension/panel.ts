@@ -4,12 +4,14 @@
 
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
-import type { HostToWebviewMessage, WebviewToHostMessage } from '../protocol';
+import type { ConversationTurn, HostToWebviewMessage, WebviewToHostMessage } from '../protocol';
 
 export interface PanelHandlers {
   ask(question: string): void;
   cancel(): void;
   clearCache(): void;
+  /** The conversation so far, replayed into a new (or restored) panel once its script runs. */
+  history(): ConversationTurn[];
   ready(): void;
   openFile(relativePath: string): void;
 }
@@ -17,12 +19,21 @@ export interface PanelHandlers {
 export class FreqKvPanel {
   static readonly viewType = 'freqkv.panel';
   private static current: FreqKvPanel | undefined;
+  /**
+   * Messages posted before the webview's script has said 'ready': a webview drops what it is
+   * sent before its listener exists, so a question asked while the panel is still loading would
+   * stream into nothing. They are delivered, in order, after the history, on 'ready'.
+   */
+  private undelivered: HostToWebviewMessage[] | undefined = [];
+  /** The turns finished before this panel existed; later ones are in `undelivered`. */
+  private readonly earlierTurns: ConversationTurn[];
 
   private constructor(
     private readonly panel: vscode.WebviewPanel,
     extensionUri: vscode.Uri,
     handlers: PanelHandlers,
   ) {
+    this.earlierTurns = handlers.history();
     panel.webview.html = panelHtml(panel.webview, extensionUri);
     panel.webview.onDidReceiveMessage((message: WebviewToHostMessage) => {
       switch (message.type) {
@@ -35,9 +46,16 @@ export class FreqKvPanel {
         case 'clearCache':
           handlers.clearCache();
           break;
-        case 'ready':
+        case 'ready': {
+          // A reloaded webview says 'ready' again: it starts from the whole history.
+          const queued = this.undelivered ?? [];
+          const history = this.undelivered ? this.earlierTurns : handlers.history();
+          this.undelivered = undefined;
+          this.deliver({ type: 'history', turns: history });
+          for (const queuedMessage of queued) this.deliver(queuedMessage);
           handlers.ready();
           break;
+        }
         case 'openFile':
           handlers.openFile(message.path);
           break;
@@ -72,9 +90,16 @@ export class FreqKvPanel {
     return FreqKvPanel.current;
   }
 
-  /** Posts to the open panel, if there is one. */
+  /** Posts to the open panel, if there is one (kept until its script is ready). */
   static post(message: HostToWebviewMessage): void {
-    void FreqKvPanel.current?.panel.webview.postMessage(message);
+    const current = FreqKvPanel.current;
+    if (!current) return;
+    if (current.undelivered) current.undelivered.push(message);
+    else current.deliver(message);
+  }
+
+  private deliver(message: HostToWebviewMessage): void {
+    void this.panel.webview.postMessage(message);
   }
 }
 
