@@ -176,6 +176,26 @@ describe('optimum-qwen2-tiny through the CLI', () => {
     });
   }
 
+  it('ask on model_fp16.onnx (segment store and compressed sequential cache, float16 rows) answers as on model.onnx', () => {
+    const workspace = tempDir('f16-ws');
+    fs.copyFileSync(path.join(ROOT, 'bench', 'texts', 'the-lighthouse-cat.txt'), path.join(workspace, 'the-lighthouse-cat.txt'));
+    const store = tempDir('f16-store');
+    const ask = (graph: string, mode: string): { text: string; compressions: number } => {
+      const args = [path.join(ROOT, 'bin', 'freqkv.js'), 'ask', '--model', FOLDER, '--onnx-file', graph, '--mode', mode, '--workspace', workspace, '--store', store];
+      args.push('--capacity', '256', '--max-tokens', '30', '--temperature', '0', '--json', 'Where is the cat?');
+      const run = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+      expect(run.status, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as { text: string; compressions: number };
+    };
+    for (const mode of ['segmented', 'sequential']) {
+      const single = ask('model.onnx', mode);
+      const half = ask('model_fp16.onnx', mode);
+      expect(half.text, mode).toBe(single.text);
+      expect(half.compressions).toBe(single.compressions);
+      if (mode === 'sequential') expect(half.compressions).toBeGreaterThan(0);
+    }
+  });
+
   it('without --onnx-file the folder of six graphs runs model.onnx, says so, and names the others', () => {
     const run = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), 'generate', '--model', FOLDER, '--prompt', PROMPTS[0]!, '--max-tokens', '5', '--temperature', '0', '--json'], {
       encoding: 'utf8',
