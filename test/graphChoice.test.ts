@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectModelFolder } from '../src/engine/model/modelFolder';
+import { decodeOnnxModel, inspectModelFolder } from '../src/engine/model/modelFolder';
 import { ModelNotFoundError, UnsupportedModelError } from '../src/engine/model/errors';
 import { downloadModel } from '../src/engine/model/download';
 import { MANIFEST, readManifest } from '../src/engine/model/download/folderState';
@@ -82,7 +82,7 @@ describe('choosing the graph of a folder that holds several', () => {
 /** A copy of the optimum folder holding `graph` with its signature edited. */
 function editedGraph(graph: string, edit: (g: onnx.IGraphProto) => void): string {
   const dir = folderWith([]);
-  const model = onnx.ModelProto.decode(fs.readFileSync(path.join(FOLDER, 'onnx', graph)));
+  const model = decodeOnnxModel(fs.readFileSync(path.join(FOLDER, 'onnx', graph)));
   edit(model.graph!);
   fs.writeFileSync(path.join(dir, 'onnx', 'model.onnx'), onnx.ModelProto.encode(model).finish());
   return dir;

@@ -81,15 +81,22 @@ function readJson(file: string, label: string, folder: string): unknown {
   }
 }
 
+/**
+ * Decodes an ONNX model from its bytes. Reads them as a plain Uint8Array, never as the Buffer
+ * readFileSync returns: protobufjs makes an empty `bytes` field (Optimum's graphs have empty
+ * raw_data) with `new buf.constructor(0)`, which for a Buffer is the deprecated Buffer()
+ * constructor (warning DEP0005 in the bundles).
+ */
+export function decodeOnnxModel(bytes: Uint8Array): onnx.ModelProto {
+  return onnx.ModelProto.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+}
+
 function readGraph(onnxPath: string): { graph: onnx.IGraphProto; bytes: number } {
   const bytes = fs.readFileSync(onnxPath);
   if (bytes.length === 0) throw new ModelFileCorruptError(`${onnxPath} is empty; ${HOW_TO_FIX}.`);
   let model: onnx.ModelProto;
   try {
-    // A plain Uint8Array, not the Buffer readFileSync returns: protobufjs makes an empty `bytes`
-    // field with `new buf.constructor(0)`, which for a Buffer is the deprecated Buffer()
-    // constructor (DEP0005 once bundled; optimum's graphs have empty raw_data fields).
-    model = onnx.ModelProto.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+    model = decodeOnnxModel(bytes);
   } catch (error) {
     throw new ModelFileCorruptError(`${onnxPath} is truncated or is not an ONNX model (${(error as Error).message}); ${HOW_TO_FIX}.`);
   }
