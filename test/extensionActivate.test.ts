@@ -389,6 +389,35 @@ describe('the extension under a stand-in vscode', () => {
     expect(posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeDefined();
   });
 
+  it('freqkv.onnxFile picks the graph of a folder that holds several; a missing one is an error that lists them', async () => {
+    // A folder of two Optimum graphs with no standard name: without the setting it does not load.
+    const folder = tempDir('freqkv-ext-graphs-');
+    const source = path.join(ROOT, '..', 'shared', 'formats', 'optimum-qwen2-tiny');
+    for (const file of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(source, file), path.join(folder, file));
+    fs.mkdirSync(path.join(folder, 'onnx'));
+    for (const graph of ['model_slim.onnx', 'model_slim_q4.onnx']) fs.copyFileSync(path.join(source, 'onnx', graph), path.join(folder, 'onnx', graph));
+    expect(manifest.contributes.configuration.properties['freqkv.onnxFile']?.default).toBe('');
+    const summarize = async (onnxFile: string | undefined): Promise<{ shown: string; done: boolean }> => {
+      if (onnxFile === undefined) overrides.delete('freqkv.onnxFile');
+      else overrides.set('freqkv.onnxFile', onnxFile);
+      const [messagesBefore, postedBefore] = [messages.length, posted.length];
+      await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
+      const done = posted.slice(postedBefore).some((m) => m.type === 'engineEvent' && m.event.kind === 'done');
+      return { shown: messages.slice(messagesBefore).join('\n'), done };
+    };
+    overrides.set('freqkv.modelPath', folder);
+    try {
+      expect((await summarize(undefined)).shown).toMatch(/holds several graphs and none has a standard name/);
+      const missing = await summarize('model_q4f16.onnx');
+      expect(missing.done).toBe(false);
+      expect(missing.shown).toMatch(/has no graph model_q4f16\.onnx .*Graphs in the folder: onnx\/model_slim\.onnx, onnx\/model_slim_q4\.onnx/);
+      expect((await summarize('model_slim_q4.onnx')).done).toBe(true);
+    } finally {
+      overrides.delete('freqkv.modelPath');
+      overrides.delete('freqkv.onnxFile');
+    }
+  });
+
   it('Download Model fetches the picked model into global storage with progress and offers to use it', async () => {
     expect(manifest.contributes.configuration.properties['freqkv.huggingFaceEndpoint']?.default).toBe('https://huggingface.co');
     const dir = await commands.get('freqkv.downloadModel')!();

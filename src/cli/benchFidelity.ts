@@ -12,7 +12,7 @@ import { runFidelity, type FidelityText, type MethodSetting, type RecallProbe } 
 import { equalBytesMarkdown, fidelityMarkdown, fidelitySvg } from '../engine/eval/fidelityReport';
 import { intOption, UsageError } from './args';
 import { runBenchWorkspace } from './benchWorkspace';
-import { embeddedModelDir } from './defaultModel';
+import { MODEL_OPTION_SPEC, modelToLoad } from './defaultModel';
 
 /** A --text file that cannot be used: empty, or not valid UTF-8. */
 export class TextFileError extends FreqKvError {}
@@ -61,7 +61,7 @@ async function runBenchFidelity(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
+      ...MODEL_OPTION_SPEC,
       text: { type: 'string', multiple: true },
       json: { type: 'string' },
       out: { type: 'string' },
@@ -93,7 +93,7 @@ async function runBenchFidelity(argv: string[]): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}\n`);
   };
-  const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads });
+  const engine = await Engine.load({ ...modelToLoad(values), threads });
   try {
     const trained = engine.contextLength;
     const sampleTokens = intOption(values['sample-tokens'], 'sample-tokens', 8 * trained, 16);

@@ -15,7 +15,7 @@ import { probeTransformers } from '../engine/bench/transformersProbe';
 import { speedMarkdown, speedRatios, toSpeedRow, type ModelFacts, type SpeedFailure, type SpeedRow } from '../engine/bench/speedReport';
 import { MACHINE_BANDWIDTH_BYTES_PER_SECOND, MACHINE_MATMUL_FLOPS_PER_SECOND } from '../engine/bench/speedLimits';
 import { intOption, UsageError } from './args';
-import { embeddedModelDir } from './defaultModel';
+import { embeddedModelDir, MODEL_OPTION_SPEC } from './defaultModel';
 import { readTextFile } from './benchFidelity';
 
 const ENGINES: readonly SpeedEngine[] = ['freqkv', 'transformers.js'];
@@ -76,6 +76,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...MODEL_OPTION_SPEC,
       model: { type: 'string', multiple: true },
       contexts: { type: 'string' },
       'decode-steps': { type: 'string' },
@@ -169,7 +170,9 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
     fs.writeFileSync(markdownOut, header + speedMarkdown(rows, ratios, failures, allNotes));
   };
   for (const dir of modelDirs) {
-    const folder = inspectModelFolder(dir);
+    const folder = inspectModelFolder(dir, { onnxFile: values['onnx-file'] });
+    // Both engines run the graph chosen here (by --onnx-file, the download, or the default).
+    const onnxFile = path.relative(folder.dir, folder.onnxPath);
     const { config } = folder;
     const bytesPerElement = folder.signature.kvElementType === 'float16' ? 2 : 4;
     const facts: ModelFacts = {
@@ -189,7 +192,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
     for (const L of contexts) {
       for (const engine of engines) {
         for (const cache of engine === 'transformers.js' ? (['full'] as const) : caches) {
-          const spec: SpeedProbeSpec = { engine, modelDir: folder.dir, cache, contextTokens: L, decodeSteps, threads, text, freqkvCapacity, prefillChunk, oneForwardLimit };
+          const spec: SpeedProbeSpec = { engine, modelDir: folder.dir, onnxFile, cache, contextTokens: L, decodeSteps, threads, text, freqkvCapacity, prefillChunk, oneForwardLimit };
           const load1m = os.loadavg()[0]!;
           const child = spawnSync(process.execPath, [process.argv[1]!, 'bench', 'speed-probe', JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
           const line = (child.stdout ?? '').split('\n').find((l) => l.startsWith(PROBE_MARK));

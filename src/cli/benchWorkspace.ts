@@ -35,7 +35,7 @@ import { ingestDirectory } from '../engine/workspace/ingest';
 import { buildAskPrompt, segmentText } from '../engine/workspace/prompt';
 import { intOption, UsageError } from './args';
 import { readTextFile, shippedTextPath } from './benchFidelity';
-import { embeddedModelDir } from './defaultModel';
+import { MODEL_OPTION_SPEC, modelToLoad } from './defaultModel';
 
 const QUESTION = 'What does this project do?';
 
@@ -60,7 +60,7 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
+      ...MODEL_OPTION_SPEC,
       workspace: { type: 'string' },
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -80,7 +80,7 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}\n`);
   };
-  const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads });
+  const engine = await Engine.load({ ...modelToLoad(values), threads });
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'freqkv-bench-ws-'));
   try {
     const capacity = engine.contextLength;

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
-import { embeddedModelDir } from './defaultModel';
+import { graphNote, modelToLoad } from './defaultModel';
 import { cacheOptionsFor, GENERATION_OPTION_SPEC, parseGenerationOptions } from './generationOptions';
 
 export async function runGenerate(argv: string[]): Promise<number> {
@@ -11,7 +11,9 @@ export async function runGenerate(argv: string[]): Promise<number> {
   });
   const options = parseGenerationOptions(values, { cache: 'full' });
 
-  const engine = await Engine.load({ modelDir: values.model ?? embeddedModelDir(), threads: options.threads });
+  const engine = await Engine.load({ ...modelToLoad(values), threads: options.threads });
+  const note = graphNote(engine.folder);
+  if (note) process.stderr.write(`${note}\n`);
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
@@ -30,7 +32,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       if (event.kind === 'token' && !values.json) process.stdout.write(event.text);
       if (event.kind === 'done') {
         if (values.json) {
-          process.stdout.write(`${JSON.stringify({ text: event.text, stopReason: event.reason, model: engine.folder.dir, ...event.stats })}\n`);
+          process.stdout.write(`${JSON.stringify({ text: event.text, tokenIds: event.tokenIds, stopReason: event.reason, model: engine.folder.dir, onnxFile: engine.folder.onnxPath, ...event.stats })}\n`);
         } else {
           process.stdout.write('\n');
           process.stderr.write(`${statsLine(event.stats)}; stopped: ${event.reason}]\n`);

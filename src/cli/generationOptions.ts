@@ -5,9 +5,10 @@ import { floatOption, intOption, UsageError } from './args';
 import { CACHE_METHODS, DEFAULT_RETAIN, DEFAULT_SINKS, type CacheOptions } from '../engine/kv/createCompressor';
 import type { CacheMethod } from '../engine/kv/compressor';
 import type { SamplingOptions } from '../engine/generate/sampler';
+import { MODEL_OPTION_SPEC, MODEL_OPTIONS_USAGE } from './defaultModel';
 
 export const GENERATION_OPTION_SPEC = {
-  model: { type: 'string' },
+  ...MODEL_OPTION_SPEC,
   'max-tokens': { type: 'string' },
   temperature: { type: 'string' },
   'top-p': { type: 'string' },
@@ -24,8 +25,8 @@ export const GENERATION_OPTION_SPEC = {
   json: { type: 'boolean', default: false },
 } as const;
 
-export const GENERATION_OPTIONS_USAGE = `[--model DIR] [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
-                  [--repetition-penalty R] [--seed S] [--threads N] [--prefill-chunk C]
+export const GENERATION_OPTIONS_USAGE = `${MODEL_OPTIONS_USAGE} [--max-tokens N] [--temperature T] [--top-p P]
+                  [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--prefill-chunk C]
                   [--cache full|freqkv|streaming] [--capacity N] [--sinks S] [--retain G] [--recent R] [--json]`;
 
 export interface GenerationOptions {

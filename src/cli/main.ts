@@ -1,15 +1,15 @@
 // The `freqkv` command line: the engine without VS Code.
 //
-//   freqkv generate [--model DIR] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
+//   freqkv generate [--model DIR] [--onnx-file FILE] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
 //                   [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--json]
 //   freqkv ask [--workspace DIR] [--mode segmented|sequential] [--store DIR] [generate's options] QUESTION
 //   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
-//   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
+//   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR] …
 //   freqkv bench workspace [--workspace DIR] [--json OUT] [--quick]
-//   freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--json OUT] [--markdown OUT] [--quick] …
+//   freqkv bench speed [--model DIR …] [--onnx-file FILE] [--contexts 256,1024,4096,16384] [--json OUT] [--markdown OUT] [--quick] …
 //   freqkv download [--repo OWNER/NAME] [--variant q4] [--out DIR] [--endpoint URL] [--json]
 
 import { FreqKvError } from '../engine/errors';
@@ -32,19 +32,23 @@ const USAGE = `Usage:
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
-  freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR]
+  freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
                   [--streaming-chunk C] [--threads N]
-  freqkv bench workspace [--model DIR] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
+  freqkv bench workspace [--model DIR] [--onnx-file FILE] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
                   [--repeats R] [--threads N]
-  freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--decode-steps 32]
+  freqkv bench speed [--model DIR …] [--onnx-file FILE] [--contexts 256,1024,4096,16384] [--decode-steps 32]
                   [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
                   [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
                   [--text FILE] [--json OUT] [--markdown OUT] [--quick] [--append]
   ${DOWNLOAD_USAGE}
 
-The default model is the embedded one (models/stories260K, a tiny story model).`;
+The default model is the embedded one (models/stories260K, a tiny story model). --onnx-file picks
+the graph of a folder that holds several (onnx-community's model.onnx, model_q4.onnx,
+model_fp16.onnx, model_q4f16.onnx, …), by name in DIR or DIR/onnx; without it: the graph
+Download Model fetched, the only one, or the first of model.onnx, model_fp32, model_q4,
+model_int8, model_uint8, model_quantized, model_q4f16, model_fp16.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

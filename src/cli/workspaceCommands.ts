@@ -22,7 +22,7 @@ import { CODEC_NAMES } from '../engine/segments/codecRegistry';
 import { loadOrCalibrateCodecState, type LoadedCodecState } from '../engine/segments/codecStateStore';
 import { WorkspaceSegmentCache, type AssembledCache, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
 import { intOption, UsageError } from './args';
-import { embeddedModelDir } from './defaultModel';
+import { graphNote, modelToLoad } from './defaultModel';
 import { cacheOptionsFor, GENERATION_OPTION_SPEC, parseGenerationOptions, type GenerationOptions } from './generationOptions';
 import { statsLine } from './generateCommand';
 
@@ -74,7 +74,7 @@ export async function runAsk(argv: string[]): Promise<number> {
   const root = path.resolve(values.workspace ?? process.cwd());
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`--workspace ${root} does not exist or is not a folder.`);
 
-  return withEngine(values.model, options, async (engine, signal, started) => {
+  return withEngine(modelToLoad(values), options, async (engine, signal, started) => {
     let lastReport = 0;
     const ingest = await ingestDirectory(root, {
       include: values.include,
@@ -176,7 +176,7 @@ export async function runSummarize(argv: string[]): Promise<number> {
     throw new NoInputError(`${file} ${why[read.reason] ?? `cannot be summarized (${read.reason})`}.`);
   }
   const relative = path.relative(process.cwd(), path.resolve(file)).split(path.sep).join('/');
-  return withEngine(values.model, options, async (engine, signal, started) => {
+  return withEngine(modelToLoad(values), options, async (engine, signal, started) => {
     const included: IncludedFile = { path: relative, text: read.text, tokens: engine.tokenizer.encode(read.text, { addSpecialTokens: false }).length };
     const ingest: IngestResult = { files: [included], skipped: [], filesSeen: 1, totalTokens: included.tokens, totalBytes: size };
     const prompt = buildSummaryPrompt(engine.tokenizer, included);
@@ -186,12 +186,14 @@ export async function runSummarize(argv: string[]): Promise<number> {
 }
 
 async function withEngine(
-  modelDir: string | undefined,
+  model: ReturnType<typeof modelToLoad>,
   options: GenerationOptions,
   run: (engine: Engine, signal: AbortSignal, started: number) => Promise<number>,
 ): Promise<number> {
   const loadStarted = performance.now();
-  const engine = await Engine.load({ modelDir: modelDir ?? embeddedModelDir(), threads: options.threads });
+  const engine = await Engine.load({ ...model, threads: options.threads });
+  const note = graphNote(engine.folder);
+  if (note) process.stderr.write(`${note}\n`);
   modelLoadMs = performance.now() - loadStarted;
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
@@ -266,6 +268,7 @@ async function generateAndReport(
           text: event.text,
           stopReason: event.reason,
           model: engine.folder.dir,
+          onnxFile: engine.folder.onnxPath,
           ...(plan.mode ? { mode: plan.mode } : {}),
           ...event.stats,
           generationTimeToFirstTokenMs: event.stats.timeToFirstTokenMs,

@@ -13,7 +13,7 @@ import { createCompressor, type CacheOptions, type CompressorChoice } from './kv
 
 export interface EngineOptions {
   modelDir: string;
-  /** A graph file other than onnx/model.onnx, e.g. model_q4f16.onnx. */
+  /** The graph to load when the folder holds several, e.g. model_q4f16.onnx (default: see model/graphFile.ts). */
   onnxFile?: string;
   threads?: number;
 }

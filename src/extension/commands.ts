@@ -70,7 +70,8 @@ function updateStatus(freqkv: FreqKvContext, stats: GenerationStats | null): voi
 async function ensureModel(freqkv: FreqKvContext): Promise<boolean> {
   const settings = readSettings();
   const wanted = modelToLoad(settings, freqkv.extension.extensionPath);
-  if (freqkv.loadedModel?.modelDir === wanted.modelDir && freqkv.loadedModel.threads === wanted.threads) return true;
+  const loaded = freqkv.loadedModel;
+  if (loaded?.modelDir === wanted.modelDir && loaded.onnxFile === wanted.onnxFile && loaded.threads === wanted.threads) return true;
   try {
     await freqkv.client.loadModel(wanted);
     freqkv.loadedModel = wanted;

@@ -53,7 +53,12 @@ export async function downloadModelCommand(context: vscode.ExtensionContext, out
       );
       output.info(summary(result));
       const choice = await vscode.window.showInformationMessage(`FreqKV: ${picked.label} is ready (${formatBytes(result.bytesTotal)} in ${result.dir}).`, USE);
-      if (choice === USE) await vscode.workspace.getConfiguration('freqkv').update('modelPath', result.dir, vscode.ConfigurationTarget.Global);
+      if (choice === USE) {
+        const settings = vscode.workspace.getConfiguration('freqkv');
+        await settings.update('modelPath', result.dir, vscode.ConfigurationTarget.Global);
+        // The folder records the graph it holds; a graph named for another model would not be there.
+        if (settings.get<string>('onnxFile', '').trim() !== '') await settings.update('onnxFile', undefined, vscode.ConfigurationTarget.Global);
+      }
       return result.dir;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

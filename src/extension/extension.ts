@@ -46,8 +46,8 @@ export function activate(context: vscode.ExtensionContext): void {
   });
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
-      // A new model path or thread count takes effect on the next request.
-      if (event.affectsConfiguration('freqkv.modelPath') || event.affectsConfiguration('freqkv.threads')) freqkv.loadedModel = undefined;
+      // A new model path, graph file or thread count takes effect on the next request.
+      if (['freqkv.modelPath', 'freqkv.onnxFile', 'freqkv.threads'].some((name) => event.affectsConfiguration(name))) freqkv.loadedModel = undefined;
     }),
   );
 }

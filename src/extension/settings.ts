@@ -7,6 +7,8 @@ import type { AskMode, AskParams, CacheOptions, GenerateParams, LoadModelParams 
 
 export interface FreqKvSettings {
   modelPath: string;
+  /** The graph of the model folder to load (e.g. model_q4f16.onnx); empty: the folder's default. */
+  onnxFile: string;
   cache: CacheOptions;
   maxNewTokens: number;
   temperature: number;
@@ -28,6 +30,7 @@ export function readSettings(): FreqKvSettings {
   const capacity = config.get<number>('cache.capacity', 0);
   return {
     modelPath: config.get<string>('modelPath', ''),
+    onnxFile: config.get<string>('onnxFile', '').trim(),
     cache: {
       method: config.get<CacheOptions['method']>('cache.method', 'freqkv'),
       capacity: capacity > 0 ? capacity : undefined,
@@ -51,7 +54,7 @@ export function readSettings(): FreqKvSettings {
 /** The model to load: the setting, or the embedded model shipped in the extension. */
 export function modelToLoad(settings: FreqKvSettings, extensionPath: string): LoadModelParams {
   const modelDir = settings.modelPath.trim() !== '' ? settings.modelPath : path.join(extensionPath, 'models', 'stories260K');
-  return { modelDir, threads: settings.threads > 0 ? settings.threads : undefined };
+  return { modelDir, onnxFile: settings.onnxFile !== '' ? settings.onnxFile : undefined, threads: settings.threads > 0 ? settings.threads : undefined };
 }
 
 /** The generation options every request takes from the settings. */

@@ -16,6 +16,8 @@ export type SpeedCache = 'full' | 'freqkv';
 export interface SpeedProbeSpec {
   engine: SpeedEngine;
   modelDir: string;
+  /** The graph file, relative to modelDir (default: the folder's default graph). */
+  onnxFile?: string;
   cache: SpeedCache;
   /** L: tokens of text prefilled. */
   contextTokens: number;
@@ -78,7 +80,7 @@ export function peakRssBytes(): number {
 /** Runs one configuration on this project's engine. */
 export async function probeFreqKv(spec: SpeedProbeSpec): Promise<SpeedProbeResult> {
   const l0 = performance.now();
-  const engine = await Engine.load({ modelDir: spec.modelDir, threads: spec.threads });
+  const engine = await Engine.load({ modelDir: spec.modelDir, onnxFile: spec.onnxFile, threads: spec.threads });
   const loadMs = performance.now() - l0;
   try {
     const config = engine.folder.config;

@@ -30,6 +30,18 @@ interface Transformers {
   DynamicCache: new (entries: Record<string, TjsTensor>) => TjsCache;
 }
 
+/**
+ * The transformers.js dtype that loads the graph file our engine runs: it names graphs
+ * onnx/model{suffix}.onnx, fp32 with no suffix and q8 as "_quantized".
+ */
+export function transformersDtype(onnxFile: string | undefined): string {
+  if (onnxFile === undefined) return 'fp32';
+  const match = /^onnx[/\\]model(?:_(\w+))?\.onnx$/.exec(onnxFile);
+  if (!match || match[1] === 'fp32') throw new Error(`transformers.js loads only onnx/model*.onnx graphs, not ${onnxFile}; run the transformers.js rows on another graph (--onnx-file) or leave them out (--engines freqkv).`);
+  const suffix = match[1];
+  return suffix === undefined ? 'fp32' : suffix === 'quantized' ? 'q8' : suffix;
+}
+
 /** Default: texts up to 4,096 tokens go through one forward pass. */
 export const DEFAULT_ONE_FORWARD_LIMIT = 4096;
 
@@ -45,7 +57,7 @@ export async function probeTransformers(spec: SpeedProbeSpec): Promise<SpeedProb
   const l0 = performance.now();
   const model = await t.AutoModelForCausalLM.from_pretrained(path.basename(dir), {
     local_files_only: true,
-    dtype: 'fp32',
+    dtype: transformersDtype(spec.onnxFile),
     device: 'cpu',
     session_options: { intraOpNumThreads: spec.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' },
   });

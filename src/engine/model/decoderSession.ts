@@ -8,6 +8,7 @@ import type { ModelFolder } from './modelFolder';
 import { ModelRuntimeError } from './errors';
 import type { BatchedMultiply } from '../kv/compressor';
 import { createBatchedMultiply } from './batchedMatMul';
+import { float16ToFloat32 } from '../floatFormats';
 
 export interface SessionOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per core). */
@@ -99,11 +100,11 @@ export class DecoderSession {
     const keys = [];
     const values = [];
     for (let layer = 0; layer < numLayers; layer++) {
-      keys.push(results[`present.${layer}.key`]!.data as Float32Array | Uint16Array);
-      values.push(results[`present.${layer}.value`]!.data as Float32Array | Uint16Array);
+      keys.push(kvData(results[`present.${layer}.key`]!));
+      values.push(kvData(results[`present.${layer}.value`]!));
     }
     cache.replaceRows(keys, values, total);
-    return results.logits ? (results.logits.data as Float32Array) : new Float32Array(0);
+    return results.logits ? logitsData(results.logits) : new Float32Array(0);
   }
 
   private presentNames(): string[] {
@@ -120,4 +121,29 @@ export class DecoderSession {
     if (this.matMul) await (await this.matMul).release();
     await this.session.release();
   }
+}
+
+// The element types checkSignature allows, converted at the boundary: the cache keeps float16
+// rows as their raw bits (compressors widen them to float32 and narrow them back), and the
+// sampler reads float32 logits.
+
+/** float16 tensor data as raw bits: a Uint16Array, or a view of the Float16Array newer runtimes give. */
+function float16Bits(tensor: ort.Tensor): Uint16Array {
+  const data = tensor.data as unknown as ArrayBufferView & { length: number };
+  return data instanceof Uint16Array ? data : new Uint16Array(data.buffer, data.byteOffset, data.length);
+}
+
+function kvData(tensor: ort.Tensor): Float32Array | Uint16Array {
+  if (tensor.type === 'float16') return float16Bits(tensor);
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  throw new ModelRuntimeError(`onnxruntime returned a ${tensor.type} KV cache tensor; the model folder check allows only float32 and float16.`);
+}
+
+function logitsData(tensor: ort.Tensor): Float32Array {
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  if (tensor.type === 'float16') {
+    const bits = float16Bits(tensor);
+    return float16ToFloat32(bits, new Float32Array(bits.length));
+  }
+  throw new ModelRuntimeError(`onnxruntime returned ${tensor.type} logits; the model folder check allows only float32 and float16.`);
 }

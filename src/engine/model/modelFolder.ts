@@ -5,7 +5,7 @@
 //   DIR/config.json                 shapes and rotary embedding (parseHfConfig)
 //   DIR/generation_config.json      optional: eos/bos ids
 //   DIR/tokenizer.json (+ tokenizer_config.json, chat_template.jinja)
-//   DIR/onnx/model.onnx             the decoder graph (or another variant, see ONNX_CANDIDATES)
+//   DIR/onnx/model.onnx             the decoder graph (or another variant, see graphFile.ts)
 //   DIR/onnx/model.onnx_data …      external weights, if the graph references them
 
 import * as fs from 'node:fs';
@@ -13,13 +13,17 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { parseHfConfig, type DecoderConfig } from './modelConfig';
 import { ModelConfigError, ModelFileCorruptError, ModelNotFoundError, ModelSignatureError, UnsupportedModelError } from './errors';
+import { chooseGraphFile, type GraphChoice } from './graphFile';
 
+/** The element types the engine feeds and reads for float tensors (past/present KV, logits). */
 export type KvElementType = 'float32' | 'float16';
 
 /** What the decoder graph looks like from the outside. */
 export interface DecoderSignature {
   hasPositionIds: boolean;
+  /** past_key_values inputs and present outputs (always the same). */
   kvElementType: KvElementType;
+  logitsElementType: KvElementType;
   numLayers: number;
   /** Operators that apply rotary embedding inside attention, if any (they affect FreqKV). */
   fusedAttentionOps: string[];
@@ -29,6 +33,10 @@ export interface ModelFolder {
   dir: string;
   config: DecoderConfig;
   onnxPath: string;
+  /** How onnxPath was chosen among the folder's graphs (see graphFile.ts). */
+  graphChoice: GraphChoice;
+  /** Every .onnx file of the folder, relative to it, sorted. */
+  graphFiles: string[];
   externalDataFiles: string[];
   signature: DecoderSignature;
   bosTokenId: number | undefined;
@@ -37,11 +45,9 @@ export interface ModelFolder {
   bytesOnDisk: number;
 }
 
-/** Graph files tried in order when no file is named; onnx-community folders hold several. */
-const ONNX_CANDIDATES = ['model.onnx', 'model_fp32.onnx', 'model_q4.onnx', 'model_int8.onnx', 'model_quantized.onnx', 'model_q4f16.onnx', 'model_fp16.onnx'];
-
 const HOW_TO_FIX = "rebuild it with 'npx freqkv convert …', run 'Download Model' again, or choose another model folder";
 
+/** `onnxFile`: the graph to load, in DIR or DIR/onnx; by default see graphFile.ts. */
 export function inspectModelFolder(dir: string, options: { onnxFile?: string } = {}): ModelFolder {
   const folder = path.resolve(dir);
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
@@ -52,7 +58,7 @@ export function inspectModelFolder(dir: string, options: { onnxFile?: string } =
   if (!fs.existsSync(path.join(folder, 'tokenizer.json'))) {
     throw new ModelNotFoundError(`Model folder ${folder} has no tokenizer.json; ${HOW_TO_FIX}.`);
   }
-  const onnxPath = findOnnxFile(folder, options.onnxFile);
+  const { onnxPath, choice: graphChoice, graphFiles } = chooseGraphFile(folder, options.onnxFile);
   const { graph, bytes } = readGraph(onnxPath);
   const externalDataFiles = checkExternalData(graph, onnxPath);
   const signature = checkSignature(graph, config, onnxPath);
@@ -62,7 +68,7 @@ export function inspectModelFolder(dir: string, options: { onnxFile?: string } =
   const eosTokenIds = uniqueIds([...toIdList(generationConfig.eos_token_id), ...toIdList(config.eosTokenId)]);
   const bos = typeof generationConfig.bos_token_id === 'number' ? generationConfig.bos_token_id : config.bosTokenId;
   const bytesOnDisk = bytes + externalDataFiles.reduce((sum, f) => sum + fs.statSync(f).size, 0);
-  return { dir: folder, config, onnxPath, externalDataFiles, signature, bosTokenId: bos, eosTokenIds, bytesOnDisk };
+  return { dir: folder, config, onnxPath, graphChoice, graphFiles, externalDataFiles, signature, bosTokenId: bos, eosTokenIds, bytesOnDisk };
 }
 
 function readJson(file: string, label: string, folder: string): unknown {
@@ -75,21 +81,14 @@ function readJson(file: string, label: string, folder: string): unknown {
   }
 }
 
-function findOnnxFile(folder: string, requested: string | undefined): string {
-  const onnxDir = path.join(folder, 'onnx');
-  if (requested) {
-    const candidates = [path.resolve(folder, requested), path.join(onnxDir, requested)];
-    const found = candidates.find((c) => fs.existsSync(c));
-    if (!found) throw new ModelNotFoundError(`Model folder ${folder} has no ${requested} (looked in ${folder} and ${onnxDir}); ${HOW_TO_FIX}.`);
-    return found;
-  }
-  for (const dir of [onnxDir, folder]) {
-    for (const name of ONNX_CANDIDATES) {
-      const candidate = path.join(dir, name);
-      if (fs.existsSync(candidate)) return candidate;
-    }
-  }
-  throw new ModelNotFoundError(`Model folder ${folder} has no onnx/model.onnx (nor any of ${ONNX_CANDIDATES.join(', ')}); ${HOW_TO_FIX}.`);
+/**
+ * Decodes an ONNX model from its bytes. Reads them as a plain Uint8Array, never as the Buffer
+ * readFileSync returns: protobufjs makes an empty `bytes` field (Optimum's graphs have empty
+ * raw_data) with `new buf.constructor(0)`, which for a Buffer is the deprecated Buffer()
+ * constructor (warning DEP0005 in the bundles).
+ */
+export function decodeOnnxModel(bytes: Uint8Array): onnx.ModelProto {
+  return onnx.ModelProto.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
 }
 
 function readGraph(onnxPath: string): { graph: onnx.IGraphProto; bytes: number } {
@@ -97,7 +96,7 @@ function readGraph(onnxPath: string): { graph: onnx.IGraphProto; bytes: number }
   if (bytes.length === 0) throw new ModelFileCorruptError(`${onnxPath} is empty; ${HOW_TO_FIX}.`);
   let model: onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    model = decodeOnnxModel(bytes);
   } catch (error) {
     throw new ModelFileCorruptError(`${onnxPath} is truncated or is not an ONNX model (${(error as Error).message}); ${HOW_TO_FIX}.`);
   }
@@ -159,6 +158,15 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
     throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, past_key_values.{i}.key|value.`);
   }
 
+  for (const input of inputs) {
+    if (known.has(input.name ?? '') && elementTypeCode(input) !== onnx.TensorProto.DataType.INT64) {
+      throw new UnsupportedModelError(
+        `${where}: input ${input.name} is ${elementTypeName(input)}; the engine feeds int64 input_ids, attention_mask and position_ids, as Hugging Face Optimum exports take them. Use such an export (or one built by 'npx freqkv convert').`,
+      );
+    }
+  }
+  const logitsElementType = floatElementType(graph.output!.find((o) => o.name === 'logits')!, where, 'output');
+
   const pastLayers = new Set<number>();
   let kvElementType: KvElementType | undefined;
   for (const input of inputs) {
@@ -166,13 +174,8 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
     if (!match) continue;
     pastLayers.add(Number(match[1]));
     const tensorType = input.type?.tensorType;
-    const elemType = tensorType?.elemType;
-    const thisType: KvElementType | undefined =
-      elemType === onnx.TensorProto.DataType.FLOAT ? 'float32' : elemType === onnx.TensorProto.DataType.FLOAT16 ? 'float16' : undefined;
-    if (!thisType) {
-      throw new UnsupportedModelError(`${where}: ${input.name} has element type ${onnx.TensorProto.DataType[elemType ?? 0] ?? elemType}; only float32 and float16 KV caches are supported.`);
-    }
-    if (kvElementType && kvElementType !== thisType) throw new UnsupportedModelError(`${where} mixes float16 and float32 KV cache inputs.`);
+    const thisType = floatElementType(input, where, 'input');
+    if (kvElementType && kvElementType !== thisType) throw new UnsupportedModelError(`${where} mixes float16 and float32 KV cache inputs; choose another export of this model.`);
     kvElementType = thisType;
     const dims = tensorType?.shape?.dim ?? [];
     if (dims.length !== 4) throw new ModelSignatureError(`${where}: ${input.name} has rank ${dims.length}; expected [batch, kv_heads, past, head_dim].`);
@@ -197,12 +200,43 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
       if (!outputNames.has(`present.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks output present.${i}.${kind}.`);
     }
   }
+  for (const output of graph.output ?? []) {
+    if (!PRESENT.test(output.name ?? '')) continue;
+    const presentType = floatElementType(output, where, 'output');
+    if (presentType !== kvElementType) {
+      throw new UnsupportedModelError(
+        `${where}: output ${output.name} is ${presentType} but the past_key_values inputs are ${kvElementType}; the engine feeds the present rows back as the next past, so they must match. Choose another export of this model.`,
+      );
+    }
+  }
   const presentCount = [...outputNames].filter((n) => PRESENT.test(n)).length;
   if (presentCount !== 2 * config.numLayers) {
     throw new ModelSignatureError(`${where} has ${presentCount} present outputs for ${config.numLayers} layers.`);
   }
   const fusedAttentionOps = [...new Set((graph.node ?? []).map((n) => n.opType ?? '').filter((op) => FUSED_ROTARY_OPS.has(op)))];
-  return { hasPositionIds: inputNames.has('position_ids'), kvElementType: kvElementType ?? 'float32', numLayers: config.numLayers, fusedAttentionOps };
+  return { hasPositionIds: inputNames.has('position_ids'), kvElementType: kvElementType ?? 'float32', logitsElementType, numLayers: config.numLayers, fusedAttentionOps };
+}
+
+function elementTypeCode(value: onnx.IValueInfoProto): number {
+  return value.type?.tensorType?.elemType ?? onnx.TensorProto.DataType.UNDEFINED;
+}
+
+function elementTypeName(value: onnx.IValueInfoProto): string {
+  const code = elementTypeCode(value);
+  return code === onnx.TensorProto.DataType.UNDEFINED ? 'of no declared element type' : (onnx.TensorProto.DataType[code] ?? `element type ${code}`).toLowerCase();
+}
+
+/**
+ * The element type of a KV or logits tensor: float32 or float16, the two the engine converts
+ * (float16 as raw bits, see decoderSession.ts). Anything else, bfloat16 for one, is refused.
+ */
+function floatElementType(value: onnx.IValueInfoProto, where: string, role: 'input' | 'output'): KvElementType {
+  const code = elementTypeCode(value);
+  if (code === onnx.TensorProto.DataType.FLOAT) return 'float32';
+  if (code === onnx.TensorProto.DataType.FLOAT16) return 'float16';
+  throw new UnsupportedModelError(
+    `${where}: ${role} ${value.name} is ${elementTypeName(value)}; the engine supports float32 and float16 logits and KV caches. Choose another export of this model (model.onnx, model_q4.onnx, model_fp16.onnx or model_q4f16.onnx, with --onnx-file or the freqkv.onnxFile setting), or convert it with 'npx freqkv convert'.`,
+  );
 }
 
 function toIdList(value: unknown): number[] {

@@ -3,7 +3,8 @@
 // size and hash check out); when every file is there and the folder passes the check,
 // `<dest>.partial` is renamed to `<dest>`, so `<dest>` is never half-written. A cancelled or
 // failed run keeps `<dest>.partial` and the next run resumes it. `<dest>/freqkv-download.json`
-// records what was downloaded; a later run with the same listing does nothing.
+// records what was downloaded, including which graph (`onnxFile`, which loading the folder then
+// picks); a later run with the same listing does nothing.
 //
 // This module does not import the ONNX reader (so the extension host can use it without
 // bundling protobufjs): by default the finished folder is only checked for a config.json the
@@ -151,7 +152,7 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
     }
     report({ phase: 'installing', fileBytes: 0, fileSize: 0, bytesDone, bytesTotal, filesDone: files.length, filesTotal: files.length }, true);
 
-    fs.writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify({ repo, revision, variant, endpoint, files, downloadedAt: new Date().toISOString() }, null, 2)}\n`);
+    fs.writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify({ repo, revision, variant, endpoint, onnxFile, files, downloadedAt: new Date().toISOString() }, null, 2)}\n`);
     try {
       (options.check ?? checkConfig)(partial);
     } catch (error) {

@@ -14,6 +14,8 @@ export const PARTIAL_LISTING = '.freqkv-partial.json';
 
 export interface Manifest {
   files?: RemoteFile[];
+  /** The graph file fetched ('onnx/model_q4.onnx'), relative to the folder; loading the folder picks it. */
+  onnxFile?: string;
 }
 
 function key(f: RemoteFile): string {

@@ -25,8 +25,8 @@ export const DEFAULT_REPO = SUPPORTED_MODELS[0].repo;
 
 /**
  * ONNX variants as onnx-community names them (onnx/<base>.onnx + onnx/<base>.onnx_data[_N]).
- * Only those the model folder loader finds on its own (modelFolder.ts ONNX_CANDIDATES), since a
- * downloaded folder holds exactly one variant and is loaded without naming it.
+ * A downloaded folder holds exactly one variant; its freqkv-download.json records the graph, which
+ * loading the folder picks (graphFile.ts).
  */
 export const VARIANTS: Record<string, string> = {
   fp32: 'model',
