@@ -3,7 +3,9 @@
 // token), for files of L rows: the forward DCT a segment is stored in and the full-resolution
 // rebuild, FFT-based (src/engine/kv/fastDct.ts) against the O(L²) loops it replaced
 // (test/referenceDct.ts) in the same run; the RoPE un-rotation and re-rotation of the keys;
-// each codec's encode and decode; the segment file's checksummed encoding and reading.
+// each codec's encode and decode; the segment file's checksummed encoding and reading; and the
+// bytes per token of the stored file with all L coefficients and with the K the store keeps
+// (storedCoefficientRows).
 // The O(L²) loops and the rvq encoder take seconds per block at L = 6000, so they are timed on
 // the first --old-blocks / --rvq-blocks blocks and scaled to the file's 48 (the blocks have
 // one shape, so each costs the same); every other loop runs over all blocks.
@@ -21,6 +23,7 @@ import { parseHfConfig } from '../src/engine/model/modelConfig';
 import { createRng } from '../src/engine/random';
 import type { SegmentBlock, SegmentCodec, SegmentKind } from '../src/engine/segments/codec';
 import { Float32Codec, Int8Codec, RVQ_DEFAULTS, RvqCodec, type RvqCodebooks } from '../src/engine/segments/codecs';
+import { STORED_COEFFICIENTS, storedCoefficientRows } from '../src/engine/segments/segmentBuilder';
 import { decodeSegmentFile, encodeSegmentFile, SEGMENT_FORMAT_VERSION } from '../src/engine/segments/segmentFile';
 import { forwardDct, inverseDct } from '../src/engine/segments/spectrum';
 import { referenceInverseSequenceDct, referenceSequenceDct } from '../test/referenceDct';
@@ -135,24 +138,33 @@ async function main(): Promise<void> {
     };
 
     // Codecs over the coefficients: encode all blocks (rvq: the first few), decode all of them.
-    const codecResults: Record<string, { encodeMs: number; encodeMeasuredBlocks: number; decodeMs: number; fileBytes: number; bytesPerToken: number; fileEncodeMs: number; fileReadMs: number }> = {};
+    const K = storedCoefficientRows(L);
+    const codecResults: Record<string, { encodeMs: number; encodeMeasuredBlocks: number; decodeMs: number; fileBytes: number; bytesPerToken: number; fileEncodeMs: number; fileReadMs: number; storedRows: number; storedFileBytes: number; storedBytesPerToken: number }> = {};
     for (const codec of codecs) {
       const n = codec.name === 'rvq' ? Math.min(rvqBlocks, blocksPerFile) : blocksPerFile;
       let encoded: Uint8Array[] = [];
       const encodeMs = best(codec.name === 'rvq' ? 1 : repeats, () => (encoded = coefficients.slice(0, n).map((X, b) => codec.encode({ rows: L, numKvHeads: heads, headDim: dim, data: X }, kindOf(b), b >> 1))));
       // The blocks not encoded (rvq) decode as copies of the encoded ones with their layer and kind, so the file has its real size.
-      const all = Array.from({ length: blocksPerFile }, (_, b) => {
-        if (b < n) return encoded[b]!;
-        const copy = encoded[b % 2]!.slice();
-        new DataView(copy.buffer).setUint16(8, b >> 1, true);
-        return copy;
-      });
+      const all = withCopies(encoded);
       const decodeMs = best(repeats, () => all.forEach((bytes, b) => codec.decode(bytes, kindOf(b), b >> 1)));
       const header = { version: SEGMENT_FORMAT_VERSION, model: 'bench', settings: 'bench', path: 'bench.ts', contentHash: '0'.repeat(64), tokens: L, rows: L, sourceRows: L, numLayers, numKvHeads: heads, headDim: dim, codec: codec.name, blockBytes: [] };
       let file: Uint8Array = new Uint8Array(0);
       const fileEncodeMs = best(repeats, () => (file = encodeSegmentFile(header, all)));
       const fileReadMs = best(repeats, () => decodeSegmentFile(file));
-      codecResults[codec.name] = { encodeMs: (encodeMs * blocksPerFile) / n, encodeMeasuredBlocks: n, decodeMs, fileBytes: file.length, bytesPerToken: file.length / L, fileEncodeMs, fileReadMs };
+      // The file the store writes: the first K coefficients of each block (rvq: two blocks encoded, the others copies).
+      const kept = coefficients.slice(0, codec.name === 'rvq' ? 2 : blocksPerFile).map((X, b) => codec.encode({ rows: K, numKvHeads: heads, headDim: dim, data: firstRows(X, heads, L, dim, K) }, kindOf(b), b >> 1));
+      const storedFile = encodeSegmentFile({ ...header, rows: K }, withCopies(kept));
+      codecResults[codec.name] = { encodeMs: (encodeMs * blocksPerFile) / n, encodeMeasuredBlocks: n, decodeMs, fileBytes: file.length, bytesPerToken: file.length / L, fileEncodeMs, fileReadMs, storedRows: K, storedFileBytes: storedFile.length, storedBytesPerToken: storedFile.length / L };
+    }
+
+    /** Blocks encoded for the first layers, the rest of the file's blocks as copies relabelled with their layer (same size). */
+    function withCopies(encoded: Uint8Array[]): Uint8Array[] {
+      return Array.from({ length: blocksPerFile }, (_, b) => {
+        if (b < encoded.length) return encoded[b]!;
+        const copy = encoded[b % 2]!.slice();
+        new DataView(copy.buffer).setUint16(8, b >> 1, true);
+        return copy;
+      });
     }
 
     const loops: Record<string, number> = {
@@ -181,6 +193,7 @@ async function main(): Promise<void> {
     command: `node scripts/run-ts.js scripts/segment-dct-bench.ts ${process.argv.slice(2).join(' ')}`,
     config: path.basename(values.config),
     shape: { numLayers, numKvHeads: heads, headDim: dim, channelsPerToken: channels },
+    storedCoefficients: STORED_COEFFICIENTS,
     fft: 'fft.js 4.0.4 (radix-4, powers of two) + Bluestein chirp-z for other lengths; Makhoul reordering; two channels per complex DFT',
     loadAverage: { before: loadBefore, after: os.loadavg() },
     cpus: os.cpus().length,
@@ -191,6 +204,13 @@ async function main(): Promise<void> {
   const file = path.join(values.out, 'segment-dct.json');
   fs.writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`wrote ${file}`);
+}
+
+/** The first k coefficient rows of each head of a [heads, L, dim] block. */
+function firstRows(X: Float32Array, heads: number, L: number, dim: number, k: number): Float32Array {
+  const out = new Float32Array(heads * k * dim);
+  for (let h = 0; h < heads; h++) out.set(X.subarray(h * L * dim, (h * L + k) * dim), h * k * dim);
+  return out;
 }
 
 main().catch((error: unknown) => {

@@ -19,10 +19,18 @@ import { forwardDct } from './spectrum';
  * and at least `fraction` of them beyond. The store's format version covers these numbers
  * (segmentFile.ts): changing them must bump SEGMENT_FORMAT_VERSION so old segments are rebuilt.
  */
-export const STORED_COEFFICIENTS = { fraction: 0.5, minRows: 256 } as const;
+export const STORED_COEFFICIENTS: StoredCoefficients = { fraction: 0.5, minRows: 1024 };
+
+export interface StoredCoefficients {
+  /** The share of a long segment's coefficients kept (0 < fraction ≤ 1). */
+  fraction: number;
+  /** Segments of up to this many rows keep all their coefficients. */
+  minRows: number;
+}
 
 /** K: the coefficients a segment of L rows keeps, min(L, max(minRows, ⌈fraction · L⌉)). */
-export function storedCoefficientRows(L: number, policy: { fraction: number; minRows: number } = STORED_COEFFICIENTS): number {
+export function storedCoefficientRows(L: number, policy: StoredCoefficients = STORED_COEFFICIENTS): number {
+  if (!(policy.fraction > 0 && policy.fraction <= 1) || !(policy.minRows >= 1)) throw new RangeError(`storedCoefficientRows: need 0 < fraction <= 1 and minRows >= 1 (got ${policy.fraction}, ${policy.minRows})`);
   return Math.min(L, Math.max(policy.minRows, Math.ceil(policy.fraction * L)));
 }
 
@@ -48,6 +56,8 @@ export interface SegmentPrefillSettings {
   recent: number;
   /** Tokens per forward pass at most. */
   chunk: number;
+  /** How many coefficients the segment keeps (default STORED_COEFFICIENTS). */
+  stored?: StoredCoefficients;
 }
 
 /** The FreqKV compressor a file is prefilled under: the prefix counts as extra sinks. */
@@ -71,7 +81,7 @@ export async function buildSegment(session: DecoderSession, rotary: RotarySpec, 
   const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
   const total = cache.rows;
   const L = total - P;
-  const K = storedCoefficientRows(L);
+  const K = storedCoefficientRows(L, settings.stored);
   const positions = Float64Array.from({ length: L }, (_, j) => P + j);
   const keys: Float32Array[] = [];
   const values: Float32Array[] = [];
