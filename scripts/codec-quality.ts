@@ -5,10 +5,12 @@
 // decode, inverse DCT, re-rotate) and the rest of the text is scored against that cache;
 // perplexity of the continuation and KL(unquantized ‖ codec) of every next-token distribution.
 // With --keep 0.5 the segment is also rebuilt at half its rows (truncated coefficients), to set
-// each codec's error beside the error of truncation itself (KL against the full cache).
+// each codec's error beside the error of truncation itself (KL against the full cache). With
+// --pad the segment is rebuilt at all L rows from its first keep · L coefficients (the others
+// zero), as a store that keeps fewer coefficients than rows would rebuild a file given all its rows.
 // RVQ codebooks are calibrated on texts the model samples itself (seeded); the evaluation texts
 // are bench/texts/the-lighthouse-cat.txt and sampled texts of another seed (held out).
-// Usage: node scripts/run-ts.js scripts/codec-quality.ts [--model DIR] [--json OUT] [--sweep] [--keep 1,0.5]
+// Usage: node scripts/run-ts.js scripts/codec-quality.ts [--model DIR] [--json OUT] [--sweep] [--keep 1,0.5] [--pad]
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       'eval-texts': { type: 'string', default: '8' },
       'max-samples': { type: 'string' },
       keep: { type: 'string', default: '1,0.5' },
+      pad: { type: 'boolean', default: false },
     },
   });
   const folder = inspectModelFolder(values.model);
@@ -126,7 +129,7 @@ async function main(): Promise<void> {
     const timing = { encodeMs: 0 };
     for (let t = 0; t < evalTexts.length; t++) {
       const tokens = evalTexts[t]!;
-      const result = await continuation(session, tokens, split(tokens), { codec: candidate.codec, keep, totals, timing }, rotary);
+      const result = await continuation(session, tokens, split(tokens), { codec: candidate.codec, keep, pad: values.pad, totals, timing }, rotary);
       const vocab = session.vocabSize;
       const reference = references[t]!;
       for (let i = 0; i < result.logProbs.length; i++) {
@@ -170,6 +173,7 @@ async function main(): Promise<void> {
       seed,
       calibration: { texts: calibrationTexts.length, tokensPerText: textLength, source: 'sampled by the model (temperature 1)' },
       evaluation: { texts: evalTexts.map((t) => t.length), split: 0.6, note: 'prefix rows after BOS through the codec, continuation scored' },
+      rebuild: values.pad ? 'at all L rows from the first keep · L coefficients (the others zero)' : 'at keep · L rows from the first keep · L coefficients',
       rows,
     };
     fs.writeFileSync(values.json, JSON.stringify(out, null, 2));
@@ -193,12 +197,12 @@ async function continuation(
   session: DecoderSession,
   tokens: number[],
   split: number,
-  through: { codec: SegmentCodec; keep: number; totals: Totals; timing: { encodeMs: number } } | undefined,
+  through: { codec: SegmentCodec; keep: number; pad: boolean; totals: Totals; timing: { encodeMs: number } } | undefined,
   rotary: RotarySpec,
 ): Promise<{ logits: Float32Array; logProbs: Float64Array }> {
   const cache = session.createCache(tokens.length);
   for (let at = 0; at < split - 1; at += 128) await session.forward(tokens.slice(at, Math.min(at + 128, split - 1)), cache);
-  if (through) roundTrip(cache, through.codec, through.keep, rotary, through.totals, through.timing);
+  if (through) roundTrip(cache, through.codec, through.keep, through.pad, rotary, through.totals, through.timing);
   const vocab = session.vocabSize;
   const rest = tokens.slice(split - 1, tokens.length - 1);
   const logits = new Float32Array(rest.length * vocab);
@@ -212,15 +216,17 @@ async function continuation(
 
 /**
  * Rows [1, n) of every layer as a stored segment: un-rotate, DCT, encode, decode, inverse DCT
- * (at round(keep · L) rows, as a segment truncated to a lower resolution), re-rotate.
+ * (at round(keep · L) rows, as a segment truncated to a lower resolution, or with `pad` at L rows
+ * from the first round(keep · L) coefficients), re-rotate.
  */
-function roundTrip(cache: KvCache, codec: SegmentCodec, keep: number, rotary: RotarySpec, totals: Totals, timing: { encodeMs: number }): void {
+function roundTrip(cache: KvCache, codec: SegmentCodec, keep: number, pad: boolean, rotary: RotarySpec, totals: Totals, timing: { encodeMs: number }): void {
   const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
   const n = cache.rows;
   const prefix = 1;
   const L = n - prefix;
   const positions = Float64Array.from({ length: L }, (_, j) => prefix + j);
-  const L2 = Math.max(1, Math.round(L * keep));
+  const kept = Math.max(1, Math.round(L * keep));
+  const L2 = pad ? L : kept;
   const keys: KvArray[] = [];
   const values: KvArray[] = [];
   for (let layer = 0; layer < numLayers; layer++) {
@@ -250,7 +256,7 @@ function roundTrip(cache: KvCache, codec: SegmentCodec, keep: number, rotary: Ro
       }
       // The segment at L2 rows: its first L2 coefficient rows decoded on their own, an L2-point
       // inverse, keys re-rotated to slots 1 … L2 behind the BOS row.
-      const part = codec.decode(bytes, kind, layer, L2);
+      const part = codec.decode(bytes, kind, layer, kept);
       const back = inverseSequenceDct(part, L, L2).data;
       if (kind === 'key') rotateRows(rotary, back, heads, L2, positions, 1);
       const out = new Float32Array(heads * (prefix + L2) * dim);

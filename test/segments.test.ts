@@ -9,7 +9,7 @@ import { createRng } from '../src/engine/random';
 import { allocateRows } from '../src/engine/segments/allocate';
 import { CODEC_NAMES, CodecStateError, createSegmentCodec, SegmentCodecError, UnknownCodecError } from '../src/engine/segments/codecRegistry';
 import { RelevanceIndex, tokenizeForSearch } from '../src/engine/segments/relevance';
-import { decodeSegmentFile, encodeSegmentFile, SegmentCorruptError, type SegmentHeader } from '../src/engine/segments/segmentFile';
+import { decodeSegmentFile, encodeSegmentFile, SEGMENT_FORMAT_VERSION, SegmentCorruptError, type SegmentHeader } from '../src/engine/segments/segmentFile';
 import { forwardDct, inverseDct } from '../src/engine/segments/spectrum';
 import { ModelTokenizer } from '../src/engine/tokenizer/modelTokenizer';
 import { buildAskPrompt, segmentText, splitAskPrompt } from '../src/engine/workspace/prompt';
@@ -61,7 +61,7 @@ describe('segment codecs (the registry the store uses)', () => {
 });
 
 describe('segment files', () => {
-  const header: SegmentHeader = { version: 1, model: 'm', settings: 's', path: 'a.ts', contentHash: 'h', tokens: 9, rows: 9, numLayers: 1, numKvHeads: 1, headDim: 2, codec: 'float32', blockBytes: [] };
+  const header: SegmentHeader = { version: SEGMENT_FORMAT_VERSION, model: 'm', settings: 's', path: 'a.ts', contentHash: 'h', tokens: 9, rows: 9, sourceRows: 9, numLayers: 1, numKvHeads: 1, headDim: 2, codec: 'float32', blockBytes: [] };
   const blocks = [Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5])];
 
   it('round-trip', () => {

@@ -46,7 +46,7 @@ export function readSettings(): FreqKvSettings {
     maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
     mode: config.get<AskMode>('mode', 'segmented'),
     segmentCodec: config.get<NonNullable<AskParams['codec']>>('segments.codec', 'int8'),
-    maxStoreMB: config.get<number>('segments.maxStoreMB', 2048),
+    maxStoreMB: config.get<number>('segments.maxStoreMB', 4096),
     huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };
 }

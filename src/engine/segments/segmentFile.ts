@@ -4,15 +4,18 @@
 //
 // The header names what the segment is (model, settings, path, content hash: a segment is only
 // used when all match) and its shape; the blocks are layer 0 keys, layer 0 values, layer 1 keys, …
-// each as the codec encoded it. Reading checks the magic, the lengths and the checksum, so a
-// truncated or bit-flipped file is refused (SegmentCorruptError) and the caller rebuilds it.
+// each as the codec encoded it: the first `rows` DCT coefficients of a segment of `sourceRows`
+// rows (segmentBuilder.ts, storedCoefficientRows: long files keep fewer coefficients than rows).
+// Version 2 added sourceRows; a version 1 file is refused and rebuilt. Reading checks the magic,
+// the lengths and the checksum, so a truncated or bit-flipped file is refused
+// (SegmentCorruptError) and the caller rebuilds it.
 
 import { createHash } from 'node:crypto';
 import { FreqKvError } from '../errors';
 import type { CodecName } from './codec';
 
 export const SEGMENT_MAGIC = 'FKVSEG01';
-export const SEGMENT_FORMAT_VERSION = 1;
+export const SEGMENT_FORMAT_VERSION = 2;
 const CHECKSUM_BYTES = 32;
 
 /** A segment file that is truncated, altered or not a segment at all; it is rebuilt. */
@@ -29,8 +32,10 @@ export interface SegmentHeader {
   contentHash: string;
   /** Tokens of the segment text. */
   tokens: number;
-  /** L: rows (DCT coefficients) stored. */
+  /** K: rows (DCT coefficients) stored, the most rows the segment is rebuilt at. */
   rows: number;
+  /** L: rows of the segment the coefficients are of (K ≤ L; the rebuild's scale is sqrt(L'/L)). */
+  sourceRows: number;
   numLayers: number;
   numKvHeads: number;
   headDim: number;
@@ -80,6 +85,7 @@ export function decodeSegmentFile(bytes: Uint8Array, where = 'segment file'): Se
     return fail('has a header that is not JSON');
   }
   if (header.version !== SEGMENT_FORMAT_VERSION) fail(`has format version ${header.version}, not ${SEGMENT_FORMAT_VERSION}`);
+  if (!Number.isInteger(header.rows) || header.rows < 0 || !Number.isInteger(header.sourceRows) || header.sourceRows < header.rows) fail('has a header without its rows and source rows');
   if (!Array.isArray(header.blockBytes) || header.blockBytes.length !== 2 * header.numLayers) fail('has a header with the wrong number of blocks');
   const blocks: Uint8Array[] = [];
   let at = 12 + headerLength;

@@ -19,13 +19,14 @@ import * as path from 'node:path';
 const LAYOUT = 'v1';
 const SEGMENT_SUFFIX = '.seg';
 const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
-export const DEFAULT_STORE_MAX_BYTES = 2 * 1024 ** 3;
+/** Room for one workspace at the default token limit (500,000) in int8 on Qwen2.5-0.5B (6.3 KB a token; docs/kv-compression.md). */
+export const DEFAULT_STORE_MAX_BYTES = 4 * 1024 ** 3;
 
 /** Errors that mean "this store cannot be written", as opposed to a bug. */
 const UNWRITABLE = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EEXIST', 'EISDIR', 'ENOENT']);
 
 export interface StoreOptions {
-  /** The size cap in bytes over all segments (default 2 GiB). */
+  /** The size cap in bytes over all segments (default 4 GiB). */
   maxBytes?: number;
 }
 

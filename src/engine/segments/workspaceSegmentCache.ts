@@ -361,6 +361,7 @@ export class WorkspaceSegmentCache {
       contentHash: partial.contentHash,
       tokens: segment.tokens,
       rows: segment.rows,
+      sourceRows: segment.sourceRows,
       numLayers,
       numKvHeads,
       headDim,
@@ -379,13 +380,13 @@ export class WorkspaceSegmentCache {
     const decodeAll = (contents: SegmentFileContents): SegmentBlock[] => contents.blocks.map((bytes, k) => this.codec.decode(bytes, k % 2 === 0 ? 'key' : 'value', k >> 1, rows));
     const contents = await this.contentsFor(entry);
     try {
-      return { L: contents.header.rows, decoded: decodeAll(contents) };
+      return { L: contents.header.sourceRows, decoded: decodeAll(contents) };
     } catch (error) {
       if (!(error instanceof SegmentCodecError)) throw error;
       this.notes.push(`segment of ${entry.path} could not be decoded (${error.message}); it was rebuilt.`);
       this.store.remove(entry.name);
       const again = await this.contentsFor(entry);
-      return { L: again.header.rows, decoded: decodeAll(again) };
+      return { L: again.header.sourceRows, decoded: decodeAll(again) };
     }
   }
 
