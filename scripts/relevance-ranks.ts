@@ -31,10 +31,15 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { workspace: { type: 'string' }, json: { type: 'string' } } });
   const root = path.resolve(values.workspace ?? '.');
   const { files } = await ingestDirectory(root);
+  const built = performance.now();
   const index = new RelevanceIndex(files);
+  const buildMs = performance.now() - built;
   const results = [];
+  let scoreMs = 0;
   for (const { question, implementation } of QUESTIONS) {
+    const started = performance.now();
     const scores = index.score(question);
+    scoreMs += performance.now() - started;
     const ranked = files.map((f, i) => ({ path: f.path, score: scores[i]! })).sort((a, b) => b.score - a.score || (a.path < b.path ? -1 : 1));
     const rankOf = (p: string | undefined): number | undefined => (p === undefined ? undefined : ranked.findIndex((r) => r.path === p) + 1);
     const firstTest = ranked.find((r) => isTestPath(r.path))?.path;
@@ -42,9 +47,11 @@ async function main(): Promise<void> {
     results.push(row);
     console.log(`${row.implementationRank}\t${question}\t${implementation}\t(top: ${row.top.join(', ')}; first test file ${firstTest} at ${row.firstTestRank})`);
   }
+  const timing = { buildMs: Math.round(buildMs), scoreMsPerQuestion: Number((scoreMs / QUESTIONS.length).toFixed(2)), indexJsonBytes: JSON.stringify(index.toJSON?.() ?? null).length };
+  console.log(`${files.length} files: index built in ${timing.buildMs} ms, ${timing.scoreMsPerQuestion} ms per question, ${timing.indexJsonBytes} bytes as JSON`);
   if (values.json) {
     fs.mkdirSync(path.dirname(path.resolve(values.json)), { recursive: true });
-    fs.writeFileSync(values.json, `${JSON.stringify({ workspace: root, files: files.length, results }, null, 2)}\n`);
+    fs.writeFileSync(values.json, `${JSON.stringify({ workspace: root, files: files.length, ...timing, results }, null, 2)}\n`);
   }
 }
 

@@ -200,25 +200,28 @@ export class RelevanceIndex {
     const scores = new Map<string, number>();
     if (tokenizeForSearch(question).length === 0 || this.size === 0) return scores;
     const bm25 = this.search.score(question, FIELD_BOOSTS);
-    const best = Math.max(0, ...bm25.values());
-    // Definitions: each name the question refers to, weighted by how clearly it does and by how rare it is among definitions.
+    let best = 0;
+    for (const v of bm25.values()) best = Math.max(best, v);
+    // Definitions: each name the question refers to, weighted by how clearly it does and by how
+    // rare it is among definitions; a name of several words or written as code that is part of a
+    // longer defined name ("llama2c checkpoint" → readLlama2cCheckpoint) counts PART_OF_NAME.
     const defined = new Map<string, number>();
     const rarest = Math.log(1 + this.size);
-    for (const [key, weight] of questionNames(question)) {
-      const paths = this.definers.get(key);
-      if (!paths) continue;
+    const credit = (paths: ReadonlySet<string>, weight: number): void => {
       const rarity = Math.log(1 + this.size / paths.size) / rarest;
       for (const p of paths) defined.set(p, (defined.get(p) ?? 0) + weight * rarity);
+    };
+    const names = questionNames(question);
+    for (const [key, weight] of names) {
+      const paths = this.definers.get(key);
+      if (paths) credit(paths, weight);
     }
-    // A name of several words or written as code that is part of a longer defined name ("llama2c checkpoint" → readLlama2cCheckpoint) counts half.
-    const partial = [...questionNames(question)].filter(([key, weight]) => weight >= JOINED_WORDS && key.length >= MIN_PART_LENGTH);
-    if (partial.length > 0) {
+    const parts = [...names].filter(([key, weight]) => weight >= JOINED_WORDS && key.length >= MIN_PART_LENGTH);
+    if (parts.length > 0) {
       for (const [key, paths] of this.definers) {
         let weight = 0;
-        for (const [name, w] of partial) if (key.length > name.length && key.includes(name)) weight = Math.max(weight, PART_OF_NAME * w);
-        if (weight === 0) continue;
-        const rarity = Math.log(1 + this.size / paths.size) / rarest;
-        for (const p of paths) defined.set(p, (defined.get(p) ?? 0) + weight * rarity);
+        for (const [name, w] of parts) if (key.length > name.length && key.includes(name)) weight = Math.max(weight, PART_OF_NAME * w);
+        if (weight > 0) credit(paths, weight);
       }
     }
     const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
