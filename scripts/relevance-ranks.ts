@@ -43,9 +43,11 @@ async function main(): Promise<void> {
     const ranked = files.map((f, i) => ({ path: f.path, score: scores[i]! })).sort((a, b) => b.score - a.score || (a.path < b.path ? -1 : 1));
     const rankOf = (p: string | undefined): number | undefined => (p === undefined ? undefined : ranked.findIndex((r) => r.path === p) + 1);
     const firstTest = ranked.find((r) => isTestPath(r.path))?.path;
-    const row = { question, implementation, implementationRank: rankOf(implementation), top: ranked.slice(0, 3).map((r) => r.path), firstTest, firstTestRank: rankOf(firstTest) };
+    // The first file's score over the second's: allocateRows gives a clear leader (1.5 by default) at least half its rows.
+    const lead = ranked.length > 1 && ranked[1]!.score > 0 ? Number((ranked[0]!.score / ranked[1]!.score).toFixed(2)) : null;
+    const row = { question, implementation, implementationRank: rankOf(implementation), lead, top: ranked.slice(0, 3).map((r) => r.path), firstTest, firstTestRank: rankOf(firstTest) };
     results.push(row);
-    console.log(`${row.implementationRank}\t${question}\t${implementation}\t(top: ${row.top.join(', ')}; first test file ${firstTest} at ${row.firstTestRank})`);
+    console.log(`${row.implementationRank}\t${question}\t${implementation}\t(top: ${row.top.join(', ')}, lead ×${lead}; first test file ${firstTest} at ${row.firstTestRank})`);
   }
   const timing = { buildMs: Math.round(buildMs), scoreMsPerQuestion: Number((scoreMs / QUESTIONS.length).toFixed(2)), indexJsonBytes: JSON.stringify(index.toJSON?.() ?? null).length };
   console.log(`${files.length} files: index built in ${timing.buildMs} ms, ${timing.scoreMsPerQuestion} ms per question, ${timing.indexJsonBytes} bytes as JSON`);

@@ -52,7 +52,7 @@ const PATTERNS: Record<Language, RegExp[]> = {
   ],
   cfamily: [
     // `Type name(args) {` or a declaration ending the line; at least one word before the name.
-    new RegExp(`^\\s*${MODIFIERS}(?:[\\w$<>\\[\\],.?*&:]+\\s+)+[*&]*(~?${ID})\\s*\\([^;{}]*\\)\\s*(?:const\\s*)?(?:noexcept\\s*)?(?:override\\s*)?(?:throws\\s+[\\w.,\\s]+)?(?:->\\s*[\\w<>:*&]+\\s*)?(?:\\{.*)?$`, 'gm'),
+    new RegExp(`^\\s*${MODIFIERS}(?:[\\w$<>\\[\\],.?*&:]+[ \\t]+)+[*&]*(~?${ID})[ \\t]*\\([^;{}\\n]*\\)[ \\t]*(?:const\\s*)?(?:noexcept\\s*)?(?:override\\s*)?(?:throws\\s+[\\w.,\\s]+)?(?:->\\s*[\\w<>:*&]+\\s*)?(?:\\{.*)?$`, 'gm'),
     /\b(?:fun|func|def|function)\s+(?:<[^>]*>\s*)?(?:[\w.]+\.)?([A-Za-z_$][\w$]*)/g,
     /^\s*(?:(?:public|private|protected|internal|static|final|const|val|var|let)\s+)+([A-Za-z_$][\w$]*)\s*[:=]/gm,
     /^\s*#define\s+([A-Za-z_]\w*)/gm,

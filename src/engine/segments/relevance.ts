@@ -36,6 +36,8 @@ const PLAIN_WORD = 0.3;
 /** A question's name found inside a longer defined name counts this share of a whole match; names shorter than MIN_PART_LENGTH are not looked for inside others. */
 const PART_OF_NAME = 0.5;
 const MIN_PART_LENGTH = 6;
+/** A file's matches after its best count this share each. */
+const OTHER_MATCHES = 0.3;
 const FORMAT_VERSION = 1;
 
 /** Lower-case terms: whole words, and the parts of camelCase / snake_case / kebab-case identifiers. */
@@ -205,11 +207,16 @@ export class RelevanceIndex {
     // Definitions: each name the question refers to, weighted by how clearly it does and by how
     // rare it is among definitions; a name of several words or written as code that is part of a
     // longer defined name ("llama2c checkpoint" → readLlama2cCheckpoint) counts PART_OF_NAME.
-    const defined = new Map<string, number>();
+    // A file's evidence is its best match plus a share of the rest, so that many weak matches
+    // (parts of long names) do not add up to one exact name.
+    const defined = new Map<string, { best: number; sum: number }>();
     const rarest = Math.log(1 + this.size);
     const credit = (paths: ReadonlySet<string>, weight: number): void => {
-      const rarity = Math.log(1 + this.size / paths.size) / rarest;
-      for (const p of paths) defined.set(p, (defined.get(p) ?? 0) + weight * rarity);
+      const value = (weight * Math.log(1 + this.size / paths.size)) / rarest;
+      for (const p of paths) {
+        const d = defined.get(p) ?? { best: 0, sum: 0 };
+        defined.set(p, { best: Math.max(d.best, value), sum: d.sum + value });
+      }
     };
     const names = questionNames(question);
     for (const [key, weight] of names) {
@@ -227,7 +234,8 @@ export class RelevanceIndex {
     const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
     const scale = best > 0 ? best : 1;
     for (const p of new Set([...bm25.keys(), ...defined.keys()])) {
-      const definition = 1 - Math.exp(-(defined.get(p) ?? 0));
+      const d = defined.get(p);
+      const definition = d ? 1 - Math.exp(-(d.best + OTHER_MATCHES * (d.sum - d.best))) : 0;
       let score = (bm25.get(p) ?? 0) + DEFINITION_WEIGHT * scale * definition;
       if (!aboutTests && isTestPath(p)) score *= TEST_WEIGHT;
       if (score > 0) scores.set(p, score);
