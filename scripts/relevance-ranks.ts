@@ -1,14 +1,17 @@
 // Ranks a workspace's files against questions whose answer lives in one known file, with the
 // relevance index the segmented cache uses, and prints where that file and the best-ranked test
 // file land. Files are read as `ask` reads them (ingestDirectory with its default rules).
-//   node scripts/run-ts.js scripts/relevance-ranks.ts [--workspace DIR] [--json OUT]
+//   node scripts/run-ts.js scripts/relevance-ranks.ts [--workspace DIR] [--json OUT] [--rounds N]
 // The default questions are about this repository; run it on a snapshot of it (e.g. `git archive`)
-// so that the questions themselves, in this script, do not take part.
+// so that the questions themselves, in this script, do not take part. It also times building the
+// index and scoring a question against plain BM25 through minisearch (what relevance was before
+// definitions), built and run alternately in the same process: the medians of --rounds rounds.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isTestPath, RelevanceIndex } from '../src/engine/segments/relevance';
+import MiniSearch from 'minisearch';
+import { isTestPath, RelevanceIndex, tokenizeForSearch } from '../src/engine/segments/relevance';
 import { ingestDirectory } from '../src/engine/workspace/ingest';
 
 const QUESTIONS: { question: string; implementation: string }[] = [
@@ -28,18 +31,13 @@ const QUESTIONS: { question: string; implementation: string }[] = [
 ];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { workspace: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { workspace: { type: 'string' }, json: { type: 'string' }, rounds: { type: 'string', default: '5' } } });
   const root = path.resolve(values.workspace ?? '.');
   const { files } = await ingestDirectory(root);
-  const built = performance.now();
   const index = new RelevanceIndex(files);
-  const buildMs = performance.now() - built;
   const results = [];
-  let scoreMs = 0;
   for (const { question, implementation } of QUESTIONS) {
-    const started = performance.now();
     const scores = index.score(question);
-    scoreMs += performance.now() - started;
     const ranked = files.map((f, i) => ({ path: f.path, score: scores[i]! })).sort((a, b) => b.score - a.score || (a.path < b.path ? -1 : 1));
     const rankOf = (p: string | undefined): number | undefined => (p === undefined ? undefined : ranked.findIndex((r) => r.path === p) + 1);
     const firstTest = ranked.find((r) => isTestPath(r.path))?.path;
@@ -49,12 +47,43 @@ async function main(): Promise<void> {
     results.push(row);
     console.log(`${row.implementationRank}\t${question}\t${implementation}\t(top: ${row.top.join(', ')}, lead ×${lead}; first test file ${firstTest} at ${row.firstTestRank})`);
   }
-  const timing = { buildMs: Math.round(buildMs), scoreMsPerQuestion: Number((scoreMs / QUESTIONS.length).toFixed(2)), indexJsonBytes: JSON.stringify(index.toJSON?.() ?? null).length };
-  console.log(`${files.length} files: index built in ${timing.buildMs} ms, ${timing.scoreMsPerQuestion} ms per question, ${timing.indexJsonBytes} bytes as JSON`);
+  const timing = timeAgainstMiniSearch(files, Number(values.rounds));
+  const indexJsonBytes = JSON.stringify(index.toJSON()).length;
+  console.log(
+    `${files.length} files: build ${timing.buildMs} ms (minisearch ${timing.peerBuildMs} ms), ${timing.scoreMs} ms per question (minisearch ${timing.peerScoreMs} ms); index ${indexJsonBytes} bytes as JSON`,
+  );
   if (values.json) {
     fs.mkdirSync(path.dirname(path.resolve(values.json)), { recursive: true });
-    fs.writeFileSync(values.json, `${JSON.stringify({ workspace: root, files: files.length, ...timing, results }, null, 2)}\n`);
+    fs.writeFileSync(values.json, `${JSON.stringify({ workspace: root, files: files.length, indexJsonBytes, timing, results }, null, 2)}\n`);
   }
+}
+
+/** Median build and per-question times of RelevanceIndex and of plain minisearch BM25, built and run alternately. */
+function timeAgainstMiniSearch(files: readonly { path: string; text: string }[], rounds: number): { buildMs: number; peerBuildMs: number; scoreMs: number; peerScoreMs: number } {
+  const median = (xs: number[]): number => Number(xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(2));
+  const time = (f: () => void): number => {
+    const started = performance.now();
+    f();
+    return performance.now() - started;
+  };
+  const build: number[] = [];
+  const peerBuild: number[] = [];
+  const score: number[] = [];
+  const peerScore: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let index: RelevanceIndex | undefined;
+    let peer: MiniSearch | undefined;
+    build.push(time(() => (index = new RelevanceIndex(files))));
+    peerBuild.push(
+      time(() => {
+        peer = new MiniSearch({ fields: ['path', 'content'], tokenize: tokenizeForSearch, processTerm: (t: string) => t });
+        peer.addAll(files.map((f, id) => ({ id, path: f.path, content: f.text })));
+      }),
+    );
+    score.push(time(() => QUESTIONS.forEach(({ question }) => index!.scoreByPath(question))) / QUESTIONS.length);
+    peerScore.push(time(() => QUESTIONS.forEach(({ question }) => peer!.search(question, { combineWith: 'OR', boost: { path: 2 } }))) / QUESTIONS.length);
+  }
+  return { buildMs: median(build), peerBuildMs: median(peerBuild), scoreMs: median(score), peerScoreMs: median(peerScore) };
 }
 
 main().catch((error: unknown) => {
