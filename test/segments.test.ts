@@ -112,6 +112,32 @@ describe('allocateRows', () => {
     expect(rows.slice(7)).toEqual([4, 5, 11]);
   });
 
+  it('a file that leads by a clear margin gets at least half its rows; a narrow lead may get less', () => {
+    // A long implementation, its long test, and many small files, in a budget short of the two.
+    const files = (second: number): { storedRows: number; score: number }[] => [
+      { storedRows: 486, score: 10 },
+      { storedRows: 482, score: second },
+      ...Array.from({ length: 40 }, () => ({ storedRows: 60, score: 2 })),
+    ];
+    const clear = allocateRows(files(3), 440);
+    expect(clear.rows[0]!).toBeGreaterThanOrEqual(243);
+    expect(clear.dropped).toEqual([]);
+    expect(clear.rows.slice(1).every((r) => r >= 4)).toBe(true);
+    expect(clear.rows.reduce((a, b) => a + b, 0)).toBe(440);
+    // Half the budget first, then a share of what is left: less than half its rows.
+    expect(allocateRows(files(9), 440).rows[0]!).toBeLessThan(243);
+    expect(allocateRows(files(3), 440, { clearMargin: 4 }).rows[0]!).toBeLessThan(243);
+  });
+
+  it('half a clear leader\'s rows never costs another file its minimum', () => {
+    const files = [{ storedRows: 486, score: 10 }, ...Array.from({ length: 20 }, () => ({ storedRows: 50, score: 0.1 }))];
+    const { rows, dropped } = allocateRows(files, 200, { minRows: 4 });
+    expect(dropped).toEqual([]);
+    // Not 243: the other 20 files keep their 4 rows each.
+    expect(rows[0]).toBe(120);
+    expect(rows.slice(1).every((r) => r === 4)).toBe(true);
+  });
+
   it('never exceeds the budget nor a file\'s rows (random cases)', () => {
     const random = createRng(5);
     for (let trial = 0; trial < 200; trial++) {
@@ -131,7 +157,7 @@ describe('allocateRows', () => {
   });
 });
 
-describe('relevance (BM25 through minisearch)', () => {
+describe('relevance (BM25 over path and content)', () => {
   it('splits identifiers and ranks the file that matches, path included', () => {
     expect(tokenizeForSearch('runGeneration snake_case HTTPServer')).toEqual(expect.arrayContaining(['rungeneration', 'run', 'generation', 'snake', 'case', 'http', 'server']));
     const index = new RelevanceIndex([

@@ -1,5 +1,7 @@
 // Shares a budget of cache rows among files by relevance (issue 5, "Assembly per question").
-// The most relevant file gets full resolution first, or half the budget if it is longer.
+// The most relevant file gets full resolution first, or half the budget if it is longer; when it
+// leads the next file by a clear margin (its score at least `clearMargin` times the second's), it
+// gets at least half its stored rows too, as long as every other file keeps its minimum.
 // Every other file then gets a minimum (a few rows, or all of a shorter segment), so nothing is
 // silently dropped; if even the minimums do not fit, the least relevant files are dropped and
 // named. Of the rows left, the next most relevant files get full resolution in score order while
@@ -27,22 +29,30 @@ export interface AllocationOptions {
   fullShare?: number;
   /** Weight every file gets on top of its normalized score (0 … 1); default 0.1. */
   floorWeight?: number;
+  /** The most relevant file leads clearly when its score is at least this many times the second's; it then gets at least half its stored rows. Default 1.5. */
+  clearMargin?: number;
 }
 
 export function allocateRows(files: readonly AllocationInput[], budget: number, options: AllocationOptions = {}): Allocation {
   const minRows = options.minRows ?? 4;
   const fullShare = options.fullShare ?? 0.5;
   const floorWeight = options.floorWeight ?? 0.1;
+  const clearMargin = options.clearMargin ?? 1.5;
   const rows = files.map(() => 0);
   const order = files.map((_, i) => i).sort((a, b) => files[b]!.score - files[a]!.score || a - b);
   const total = files.reduce((n, f) => n + f.storedRows, 0);
   if (total <= budget) return { rows: files.map((f) => f.storedRows), dropped: [] };
 
   let left = Math.max(0, Math.floor(budget));
-  // The most relevant file first: full resolution, or a share of the budget if it is longer.
+  // The most relevant file first: full resolution, or a share of the budget if it is longer, or
+  // half its rows if it leads clearly and the others' minimums still fit.
   const top = order[0];
   if (top !== undefined && files[top]!.score > 0) {
-    rows[top] = Math.min(files[top]!.storedRows, Math.max(Math.min(minRows, files[top]!.storedRows), Math.floor(fullShare * left)));
+    const stored = files[top]!.storedRows;
+    const second = order[1] === undefined ? 0 : files[order[1]]!.score;
+    const othersMinimum = order.slice(1).reduce((n, i) => n + Math.min(minRows, files[i]!.storedRows), 0);
+    const half = files[top]!.score >= clearMargin * second ? Math.min(Math.ceil(stored / 2), left - othersMinimum) : 0;
+    rows[top] = Math.min(stored, Math.max(Math.min(minRows, stored), Math.floor(fullShare * left), half));
     if (rows[top]! > left) rows[top] = 0;
     left -= rows[top]!;
   }

@@ -1,13 +1,44 @@
-// Scores every file against a question with BM25 (minisearch), over its path and its content.
-// Identifiers are split at camelCase and snake_case boundaries as well as kept whole, so
-// "runGeneration" in a question matches "run generation" and the identifier itself.
+// Scores every file against a question: BM25 over its path and its content (bm25Index.ts), plus
+// what the file defines. A question that names an identifier (`res.type`, `allocateRows`,
+// "Content-Type", "apply top-p") is most likely about the file that defines it, not the files
+// that mention it most (a test file calls what it tests over and over), so a file defining a
+// name the question names gets a boost of up to DEFINITION_WEIGHT times the best BM25 score,
+// the more the rarer that name is among the workspace's definitions. Test files get a mild
+// down-weight unless the question is about tests.
+//
+// The index is long-lived and incremental: set(path, text) adds or replaces a file, remove(path)
+// drops it; no file's text is kept (only the inverted index, and each file's definitions as
+// lower-case keys). toJSON() / RelevanceIndex.fromJSON() persist it.
 
-import MiniSearch from 'minisearch';
+import { FreqKvError } from '../errors';
+import { Bm25Index, type Bm25IndexJson } from './bm25Index';
+import { definitionKey, extractDefinitions } from './definitions';
 
 export interface ScoredDocument {
   path: string;
   text: string;
 }
+
+/** A relevance index that cannot be read back (another version, or not one at all). */
+export class RelevanceIndexFormatError extends FreqKvError {}
+
+/** Path matches count this many times a content match. */
+const PATH_BOOST = 2;
+/** A file defining a name only it defines, named outright in the question, gets about this many times the best BM25 score on top of its own. */
+const DEFINITION_WEIGHT = 2;
+/** Test files' score is multiplied by this when the question does not ask about tests. */
+const TEST_WEIGHT = 0.7;
+/** How strongly a question names an identifier: written as code, several words joined, or one plain word. */
+const CODE_NAME = 1;
+const JOINED_WORDS = 0.8;
+const MEMBER_NAME = 0.6;
+const PLAIN_WORD = 0.3;
+/** A question's name found inside a longer defined name counts this share of a whole match; names shorter than MIN_PART_LENGTH are not looked for inside others. */
+const PART_OF_NAME = 0.5;
+const MIN_PART_LENGTH = 6;
+/** A file's matches after its best count this share each. */
+const OTHER_MATCHES = 0.3;
+const FORMAT_VERSION = 1;
 
 /** Lower-case terms: whole words, and the parts of camelCase / snake_case / kebab-case identifiers. */
 export function tokenizeForSearch(text: string): string[] {
@@ -15,26 +46,222 @@ export function tokenizeForSearch(text: string): string[] {
   for (const word of text.split(/[^\p{L}\p{N}_]+/u)) {
     if (word === '') continue;
     terms.push(word.toLowerCase());
-    const parts = word.split(/_+|(?<=[\p{Ll}\p{N}])(?=\p{Lu})|(?<=\p{Lu})(?=\p{Lu}\p{Ll})/u).filter((p) => p !== '');
+    const parts = identifierParts(word);
     if (parts.length > 1) for (const part of parts) terms.push(part.toLowerCase());
   }
   return terms;
 }
 
-/** Builds the index once; `score` then answers each question. */
-export class RelevanceIndex {
-  private readonly search: MiniSearch<{ id: number; path: string; content: string }>;
+function identifierParts(word: string): string[] {
+  return word.split(/_+|(?<=[\p{Ll}\p{N}])(?=\p{Lu})|(?<=\p{Lu})(?=\p{Lu}\p{Ll})/u).filter((p) => p !== '');
+}
 
-  constructor(private readonly documents: readonly ScoredDocument[]) {
-    this.search = new MiniSearch({ fields: ['path', 'content'], tokenize: tokenizeForSearch, processTerm: (t) => t });
-    this.search.addAll(documents.map((d, id) => ({ id, path: d.path, content: d.text })));
+/** Whether a path looks like a test: under test/, tests/, __tests__/, spec/ …, or named *.test.*, *.spec.*, *_test.*, test_*.py, *Test(s).java|cs|kt. */
+export function isTestPath(p: string): boolean {
+  const parts = p.toLowerCase().split('/');
+  const name = parts.pop() ?? '';
+  if (parts.some((d) => /^(?:tests?|__tests__|spec|specs|e2e|testing|testdata)$/.test(d))) return true;
+  return /\.(?:test|spec|e2e)\.[^.]+$|_(?:test|spec)\.[^.]+$|^test_[^/]+\.py$/.test(name) || /(?:Tests?|Spec)\.(?:java|kt|cs|scala|swift)$/.test(p.split('/').pop() ?? '');
+}
+
+/** English words that carry no name: never a definition on their own nor part of a joined one. */
+const STOP_WORDS = new Set(
+  'a an and any are as at be been but by can could do does did each for from had has have how i if in into is it its me my no not of on one or our so that the their them then there these they this those to up us was we were what when where which while who whom why will with would you your about after all also before between both during just more most only other over same should some such than through under until very'.split(' '),
+);
+const ASKS_ABOUT_TESTS = /^(?:tests?|tested|testing|specs?|vitest|jest|mocha|pytest|unittest|e2e|fixtures?)$/i;
+
+/** The names a question may refer to, as definition keys, each with how clearly it names them (0 … 1). */
+export function questionNames(question: string): Map<string, number> {
+  const names = new Map<string, number>();
+  const add = (name: string, weight: number): void => {
+    const key = definitionKey(name);
+    if (key.length < 2 || (names.get(key) ?? 0) >= weight) return;
+    names.set(key, weight);
+  };
+  // Runs of words between sentence punctuation: n-grams do not cross a comma or a question mark.
+  for (const clause of question.split(/[,;?!"]+|\.(?:\s|$)|:\s/)) {
+    const words: string[] = [];
+    for (const match of clause.matchAll(/`?([\p{L}\p{N}_$]+(?:(?:\.|::|->|-)[\p{L}\p{N}_$]+)*)(`|\(\))?/gu)) {
+      const token = match[1]!;
+      const pieces = token.split(/\.|::|->|-/).flatMap(identifierParts);
+      const written = match[2] !== undefined || /\p{Ll}\p{Lu}|_|\.|::|->/u.test(token) || /\p{Lu}.*\p{Lu}/u.test(token);
+      if (pieces.length > 1 || written) add(token, written ? CODE_NAME : JOINED_WORDS);
+      const member = token.split(/\.|::|->/);
+      if (member.length > 1) add(member[member.length - 1]!, MEMBER_NAME);
+      words.push(...pieces.map((p) => p.toLowerCase()));
+    }
+    for (let i = 0; i < words.length; i++) {
+      if (STOP_WORDS.has(words[i]!)) continue;
+      if (words[i]!.length >= 3) add(words[i]!, PLAIN_WORD);
+      for (let n = 2; n <= 3 && i + n <= words.length; n++) {
+        const gram = words.slice(i, i + n);
+        if (gram.some((w) => STOP_WORDS.has(w))) break;
+        add(gram.join(''), JOINED_WORDS);
+      }
+    }
+  }
+  return names;
+}
+
+/** The fields BM25 scores, and how much a match in each counts. */
+const SEARCH_FIELDS = ['path', 'content'];
+const FIELD_BOOSTS = [PATH_BOOST, 1];
+
+export interface RelevanceIndexJson {
+  version: number;
+  search: Bm25IndexJson;
+  /** Path → the keys of the names it defines. */
+  definitions: Record<string, string[]>;
+}
+
+/** Files scored against questions, kept up to date file by file. */
+export class RelevanceIndex {
+  private search: Bm25Index;
+  /** Path → definition keys, in the order files were first added. */
+  private readonly definitions = new Map<string, string[]>();
+  /** Definition key → the paths defining it. */
+  private readonly definers = new Map<string, Set<string>>();
+
+  /** An index of `documents`; `score` answers in their order. */
+  constructor(documents: readonly ScoredDocument[] = []) {
+    this.search = new Bm25Index(SEARCH_FIELDS, tokenizeForSearch);
+    for (const d of documents) this.set(d.path, d.text);
   }
 
-  /** BM25 score of every document (0 when no term matches), in the documents' order. */
+  /** Reads back what toJSON() wrote (an object or its JSON text). */
+  static fromJSON(json: string | RelevanceIndexJson): RelevanceIndex {
+    let parsed: unknown;
+    try {
+      parsed = typeof json === 'string' ? JSON.parse(json) : json;
+    } catch (error) {
+      throw new RelevanceIndexFormatError(`The relevance index is not valid JSON (${(error as Error).message}); delete it and it will be rebuilt from the files.`);
+    }
+    const data = parsed as Partial<RelevanceIndexJson> | null;
+    if (data === null || typeof data !== 'object' || data.version !== FORMAT_VERSION || typeof data.definitions !== 'object' || data.definitions === null || typeof data.search !== 'object') {
+      throw new RelevanceIndexFormatError(`The relevance index is not one this version writes (expected version ${FORMAT_VERSION}); delete it and it will be rebuilt from the files.`);
+    }
+    const index = new RelevanceIndex();
+    try {
+      index.search = Bm25Index.fromJSON(data.search as Bm25IndexJson, SEARCH_FIELDS, tokenizeForSearch);
+    } catch (error) {
+      throw new RelevanceIndexFormatError(`The relevance index's search data cannot be read (${(error as Error).message}); delete it and it will be rebuilt from the files.`);
+    }
+    for (const [path, keys] of Object.entries(data.definitions)) {
+      if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string') || !index.search.has(path)) {
+        throw new RelevanceIndexFormatError(`The relevance index's definitions of ${path} do not match its search data; delete it and it will be rebuilt from the files.`);
+      }
+      index.addDefinitions(path, keys);
+    }
+    if (index.definitions.size !== index.search.size) {
+      throw new RelevanceIndexFormatError(`The relevance index lists ${index.definitions.size} files with definitions but ${index.search.size} in its search data; delete it and it will be rebuilt from the files.`);
+    }
+    return index;
+  }
+
+  /** Everything needed to score again without the files' text (JSON.stringify-able). */
+  toJSON(): RelevanceIndexJson {
+    return { version: FORMAT_VERSION, search: this.search.toJSON(), definitions: Object.fromEntries(this.definitions) };
+  }
+
+  get size(): number {
+    return this.definitions.size;
+  }
+
+  /** The files indexed, in the order they were first added (the order of `score`). */
+  paths(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  has(path: string): boolean {
+    return this.definitions.has(path);
+  }
+
+  /** Adds a file or replaces what was indexed for it. */
+  set(path: string, text: string): void {
+    this.search.set(path, [path, text]);
+    this.removeDefinitions(path);
+    this.addDefinitions(path, [...new Set(extractDefinitions(path, text).map(definitionKey))]);
+  }
+
+  /** Drops a file; false if it was not indexed. */
+  remove(path: string): boolean {
+    if (!this.search.remove(path)) return false;
+    this.removeDefinitions(path);
+    this.definitions.delete(path);
+    return true;
+  }
+
+  /** Every file's score (0 when nothing matches), in the order of paths(). */
   score(question: string): number[] {
-    const scores = new Array<number>(this.documents.length).fill(0);
-    if (tokenizeForSearch(question).length === 0) return scores;
-    for (const hit of this.search.search(question, { combineWith: 'OR', boost: { path: 2 } })) scores[hit.id as number] = hit.score;
+    const scores = this.scoreByPath(question);
+    return this.paths().map((p) => scores.get(p) ?? 0);
+  }
+
+  /** Path → score of the files that match at all (higher is more relevant). */
+  scoreByPath(question: string): Map<string, number> {
+    const scores = new Map<string, number>();
+    if (tokenizeForSearch(question).length === 0 || this.size === 0) return scores;
+    const bm25 = this.search.score(question, FIELD_BOOSTS);
+    let best = 0;
+    for (const v of bm25.values()) best = Math.max(best, v);
+    // Definitions: each name the question refers to, weighted by how clearly it does and by how
+    // rare it is among definitions; a name of several words or written as code that is part of a
+    // longer defined name ("llama2c checkpoint" → readLlama2cCheckpoint) counts PART_OF_NAME.
+    // A file's evidence is its best match plus a share of the rest, so that many weak matches
+    // (parts of long names) do not add up to one exact name.
+    const defined = new Map<string, { best: number; sum: number }>();
+    const rarest = Math.log(1 + this.size);
+    const credit = (paths: ReadonlySet<string>, weight: number): void => {
+      const value = (weight * Math.log(1 + this.size / paths.size)) / rarest;
+      for (const p of paths) {
+        const d = defined.get(p) ?? { best: 0, sum: 0 };
+        defined.set(p, { best: Math.max(d.best, value), sum: d.sum + value });
+      }
+    };
+    const names = questionNames(question);
+    for (const [key, weight] of names) {
+      const paths = this.definers.get(key);
+      if (paths) credit(paths, weight);
+    }
+    const parts = [...names].filter(([key, weight]) => weight >= JOINED_WORDS && key.length >= MIN_PART_LENGTH);
+    if (parts.length > 0) {
+      for (const [key, paths] of this.definers) {
+        let weight = 0;
+        for (const [name, w] of parts) if (key.length > name.length && key.includes(name)) weight = Math.max(weight, PART_OF_NAME * w);
+        if (weight > 0) credit(paths, weight);
+      }
+    }
+    const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
+    const scale = best > 0 ? best : 1;
+    for (const p of new Set([...bm25.keys(), ...defined.keys()])) {
+      const d = defined.get(p);
+      const definition = d ? 1 - Math.exp(-(d.best + OTHER_MATCHES * (d.sum - d.best))) : 0;
+      let score = (bm25.get(p) ?? 0) + DEFINITION_WEIGHT * scale * definition;
+      if (!aboutTests && isTestPath(p)) score *= TEST_WEIGHT;
+      if (score > 0) scores.set(p, score);
+    }
     return scores;
+  }
+
+  /** The definition keys indexed for a file (for tests and diagnostics). */
+  definitionsOf(path: string): readonly string[] | undefined {
+    return this.definitions.get(path);
+  }
+
+  private addDefinitions(path: string, keys: string[]): void {
+    this.definitions.set(path, keys);
+    for (const key of keys) {
+      let paths = this.definers.get(key);
+      if (!paths) this.definers.set(key, (paths = new Set()));
+      paths.add(path);
+    }
+  }
+
+  private removeDefinitions(path: string): void {
+    for (const key of this.definitions.get(path) ?? []) {
+      const paths = this.definers.get(key);
+      paths?.delete(path);
+      if (paths?.size === 0) this.definers.delete(key);
+    }
   }
 }
