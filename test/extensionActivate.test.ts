@@ -1,9 +1,10 @@
 // dist/extension.js under a stand-in for the vscode module (no VS Code here; the real-VS Code
 // test is the e2e in code-server): activate registers every command package.json lists, the
-// status bar starts at `KV –`, the panel's HTML carries the CSP, and Ask About Workspace
-// streams an answer from the embedded model through the worker into the panel and the
-// status bar, and Download Model fetches a builder-made model from a stand-in hub on
-// 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
+// status bar starts at `KV –`, the chat view's HTML carries the CSP, Ask About Workspace
+// streams an answer from the embedded model through the worker into the chat and the status
+// bar (through its states), a follow-up sends the earlier turns, the chat's Copy, Insert and
+// file links reach VS Code, and Download Model fetches a builder-made model from a stand-in
+// hub on 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
@@ -32,9 +33,59 @@ const infoLog: string[] = [];
 const watcherListeners: (() => void)[] = [];
 let panelHtml = '';
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
-const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
+/** Every text the status bar item showed, in order. */
+const statusTexts: string[] = [];
+const status = {
+  _text: '',
+  get text(): string {
+    return this._text;
+  },
+  set text(value: string) {
+    this._text = value;
+    statusTexts.push(value);
+  },
+  tooltip: '',
+  command: '',
+  name: '',
+  backgroundColor: undefined as unknown,
+  show: () => undefined,
+  dispose: () => undefined,
+};
 const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
+/** Commands the extension ran (setContext, the chat view's focus). */
+const executed: unknown[][] = [];
+const clipboard: string[] = [];
+const shownDocuments: { fsPath: string; selection?: { start: { line: number } } }[] = [];
+/** The chat view's provider, resolved when the extension focuses the view, and what the view's webview received. */
+let chatProvider: { resolveWebviewView(view: unknown): void } | undefined;
+let chatViewResolved = false;
+const chatListeners: ((message: unknown) => void)[] = [];
+const chatPosted: HostToWebviewMessage[] = [];
+
+/** A webview as VS Code hands one to the extension: it records its HTML, options and messages. */
+function fakeWebview(sink: HostToWebviewMessage[], listeners: ((message: unknown) => void)[] = []) {
+  return {
+    cspSource: 'vscode-resource:',
+    asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
+    onDidReceiveMessage: (listener: (message: unknown) => void) => {
+      listeners.push(listener);
+      return noop();
+    },
+    postMessage: async (message: HostToWebviewMessage) => sink.push(message),
+    set options(value: typeof panelOptions) {
+      panelOptions = value;
+    },
+    set html(value: string) {
+      panelHtml = value;
+    },
+  };
+}
+
+/** The chat view's webview posting a message to the extension, as its script does. */
+function fromChat(message: unknown): void {
+  for (const listener of chatListeners) listener(message);
+}
 const settingUpdates: [string, unknown, unknown][] = [];
 const progressReports: { increment?: number; message?: string }[] = [];
 let hub: HubServer | undefined;
@@ -88,17 +139,56 @@ const fakeVscode = {
   },
   ViewColumn: { Beside: -2 },
   ConfigurationTarget: { Global: 1 },
+  Disposable: class {
+    constructor(private readonly run: () => void) {}
+    dispose(): void {
+      this.run();
+    }
+  },
+  ThemeColor: class {
+    constructor(readonly id: string) {}
+  },
+  Range: class {
+    readonly start: { line: number; character: number };
+    constructor(line: number, character: number) {
+      this.start = { line, character };
+    }
+  },
+  env: { clipboard: { writeText: async (text: string) => void clipboard.push(text) } },
   Uri: { file: uri, joinPath: (base: { fsPath: string }, ...parts: string[]) => uri(path.join(base.fsPath, ...parts)) },
   commands: {
     registerCommand: (id: string, run: Command) => {
       commands.set(id, run);
       return noop();
     },
+    executeCommand: async (id: string, ...args: unknown[]) => {
+      executed.push([id, ...args]);
+      if (id === 'freqkv.chat.focus' && !chatViewResolved) {
+        chatViewResolved = true;
+        chatProvider!.resolveWebviewView({ webview: fakeWebview(chatPosted, chatListeners), show: () => undefined, onDidDispose: noop });
+      }
+      return commands.get(id)?.(...args);
+    },
   },
   window: {
-    activeTextEditor: undefined,
+    activeTextEditor: undefined as unknown,
     createStatusBarItem: () => status,
     registerWebviewPanelSerializer: noop,
+    registerWebviewViewProvider: (_id: string, provider: typeof chatProvider) => {
+      chatProvider = provider;
+      return noop();
+    },
+    onDidChangeActiveTextEditor: noop,
+    setStatusBarMessage: (m: string) => {
+      messages.push(m);
+      return noop();
+    },
+    showTextDocument: async (document: { fsPath: string } | { uri: { fsPath: string } }, options?: { selection?: { start: { line: number } } }) => {
+      const fsPath = 'uri' in document ? document.uri.fsPath : document.fsPath;
+      if (!fs.existsSync(fsPath)) throw new Error(`cannot open ${fsPath}`);
+      shownDocuments.push({ fsPath, selection: options?.selection });
+      return undefined;
+    },
     createOutputChannel: () => ({ info: (m: string) => void infoLog.push(m), warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
     showInformationMessage: async (m: string, ...items: string[]) => {
@@ -133,19 +223,7 @@ const fakeVscode = {
       errorActions.push(actions);
       return undefined;
     },
-    createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
-      panelOptions = options;
-      const webview = {
-        cspSource: 'vscode-resource:',
-        asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
-        onDidReceiveMessage: noop,
-        postMessage: async (message: HostToWebviewMessage) => posted.push(message),
-        set html(value: string) {
-          panelHtml = value;
-        },
-      };
-      return { webview, reveal: () => undefined, onDidDispose: noop };
-    },
+    createWebviewPanel: () => ({ webview: fakeWebview(posted), reveal: () => undefined, onDidDispose: noop }),
   },
   workspace: {
     getConfiguration: (section: string) => ({
@@ -233,6 +311,12 @@ describe('the extension under a stand-in vscode', () => {
     expect(status.command).toBe('freqkv.showStats');
   });
 
+  it('opens the chat in an editor tab too, and both receive what the extension posts', async () => {
+    await commands.get('freqkv.openInEditor')!();
+    expect(panelHtml).toContain('id="thread"');
+    expect(panelHtml).not.toContain('id="open-in-editor"');
+  });
+
   it('Ask About Workspace (sequential mode) streams an answer into the panel and the status bar', async () => {
     overrides.set('freqkv.mode', 'sequential');
     try {
@@ -263,9 +347,62 @@ describe('the extension under a stand-in vscode', () => {
     const doneStats = (done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>).event.stats;
     expect(doneStats.promptTokens).toBeGreaterThan(files.included.reduce((n, f) => n + f.tokens, 0));
     expect(progressMessages.at(-1) ?? '').toMatch(/files seen, \d+ included, [\d,]+ tokens/);
-    // The turn is kept per workspace for the panel's next load.
+    // The turn is kept per workspace for the chat's next load, with its context and statistics.
     const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
-    expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
+    expect(workspaceState.get('freqkv.conversation')).toEqual([
+      { question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '', context: { included: files.included, skipped: files.skipped }, stats: doneStats, earlierTurns: 0 },
+    ]);
+    // The chat view was opened and got the same messages as the editor tab; the status bar went through loading and answering.
+    expect(executed).toContainEqual(['freqkv.chat.focus']);
+    expect(chatPosted.filter((m) => m.type === 'engineEvent').length).toBe(posted.filter((m) => m.type === 'engineEvent').length);
+    expect(statusTexts).toContain('$(loading~spin) KV loading model');
+    expect(statusTexts.some((t) => /^\$\(loading~spin\) .* · answering$/.test(t))).toBe(true);
+    expect(executed).toContainEqual(['setContext', 'freqkv.running', true]);
+    expect(executed.at(-1)).toEqual(['setContext', 'freqkv.running', false]);
+  });
+
+  it('a follow-up question sends the earlier turns; New Chat forgets them', async () => {
+    overrides.set('freqkv.mode', 'sequential');
+    const before = posted.length;
+    try {
+      await commands.get('freqkv.ask')!();
+      expect(posted.slice(before).find((m) => m.type === 'answerStarted')).toMatchObject({ question: 'Who is in the story?', earlierTurns: 1 });
+      const done = posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+      const first = posted.find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+      // The earlier question and answer are in the prompt: it is longer than the first one by at least the earlier answer.
+      expect(done.event.stats.promptTokens).toBeGreaterThan(first.event.stats.promptTokens + 10);
+      expect((workspaceState.get('freqkv.conversation') as unknown[]).length).toBe(2);
+      fromChat({ type: 'newChat' });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(workspaceState.get('freqkv.conversation')).toEqual([]);
+      expect(chatPosted.at(-1)).toEqual({ type: 'history', turns: [] });
+    } finally {
+      overrides.delete('freqkv.mode');
+    }
+  });
+
+  it('the chat\'s Copy, Insert at Cursor and file links reach VS Code; a link outside the workspace opens nothing', async () => {
+    fromChat({ type: 'copy', text: 'const a = 1;' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(clipboard).toEqual(['const a = 1;']);
+    const edits: [unknown, string][] = [];
+    const document = { uri: uri(path.join(WORKSPACE, 'notes.md')) };
+    const selections = [{ start: 0 }];
+    fakeVscode.window.activeTextEditor = { document, selections, viewColumn: 1, edit: async (build: (e: { replace(s: unknown, t: string): void }) => void) => build({ replace: (at, text) => edits.push([at, text]) }) };
+    try {
+      fromChat({ type: 'insert', text: 'lamp();' });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(edits).toEqual([[selections[0], 'lamp();']]);
+    } finally {
+      fakeVscode.window.activeTextEditor = undefined;
+    }
+    // Insert focused the editor it wrote into.
+    expect(shownDocuments.splice(0).map((d) => path.relative(WORKSPACE, d.fsPath))).toEqual(['notes.md']);
+    fromChat({ type: 'openFile', path: 'src/lighthouse.ts', line: 3 });
+    fromChat({ type: 'openFile', path: '../outside.txt' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(shownDocuments.map((d) => [path.relative(WORKSPACE, d.fsPath), d.selection?.start.line])).toEqual([['src/lighthouse.ts', 2]]);
+    expect(messages.at(-1)).toMatch(/\.\.\/outside\.txt is not a file in this workspace/);
   });
 
   it('Ask About Workspace (segmented, the default) stores segments in global storage and lists each file at its resolution', async () => {
@@ -311,13 +448,16 @@ describe('the extension under a stand-in vscode', () => {
     const folders = fakeVscode.workspace.workspaceFolders;
     try {
       fakeVscode.workspace.workspaceFolders = [{ name: 'bin', index: 0, uri: uri(onlyBinary) }];
-      const started = posted.filter((m) => m.type === 'answerStarted').length;
+      const before = posted.length;
       await commands.get('freqkv.ask')!();
       expect(messages.at(-1)).toMatch(/no files to read: all 2 were left out \(1 binary, 1 not-utf8\)/);
       fakeVscode.workspace.workspaceFolders = [{ name: 'empty', index: 0, uri: uri(empty) }];
       await commands.get('freqkv.ask')!();
       expect(messages.at(-1)).toMatch(/no files to read: the workspace has no files/);
-      expect(posted.filter((m) => m.type === 'answerStarted').length).toBe(started);
+      // Each question's turn ends with the reason, and nothing was generated.
+      const after = posted.slice(before);
+      expect(after.filter((m) => m.type === 'answerFailed').map((m) => m.type === 'answerFailed' && m.error.name)).toEqual(['NoInputError', 'NoInputError']);
+      expect(after.some((m) => m.type === 'engineEvent')).toBe(false);
     } finally {
       fakeVscode.workspace.workspaceFolders = folders;
     }
