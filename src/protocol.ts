@@ -1,5 +1,5 @@
 // The one wire protocol between the extension host, the engine worker and the webview
-// (ARCHITECTURE.md: "one typed map of { name: [request, response] } shared by all sides").
+// (docs/architecture.md, "Layers": one typed map of { name: [request, response] } shared by all sides).
 // Types only, plus two tiny helpers: nothing here imports vscode, the DOM or the engine's
 // runtime, so every side can import it. Statistics keep the names of GenerationStats.
 

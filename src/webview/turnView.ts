@@ -193,9 +193,9 @@ export class TurnView {
     const rows: [string, string][] = [
       ['Cache rows', first && first !== stats ? `${formatCount(first.cacheRows)} → ${formatCount(stats.cacheRows)} of ${formatCount(stats.cacheCapacity)}` : `${formatCount(stats.cacheRows)} of ${formatCount(stats.cacheCapacity)}`],
       ['Cache bytes', first && first !== stats ? `${formatBytes(first.cacheBytes)} → ${formatBytes(stats.cacheBytes)}` : formatBytes(stats.cacheBytes)],
-      ['Effective ratio', `${formatRatio(stats.effectiveRatio)} (${formatCount(stats.tokensSeen)} tokens in ${formatCount(stats.cacheRows)} rows)`],
+      ['Effective ratio', `${formatRatio(stats.effectiveRatio)} (tokens seen per cache row)`],
+      ['Tokens seen', `${formatCount(stats.tokensSeen)} (${formatCount(stats.promptTokens)} prompt, ${formatCount(stats.generatedTokens)} generated)`],
       ['Compressions', `${formatCount(stats.compressions)} (${formatDuration(stats.compressMs)})`],
-      ['Tokens', `${formatCount(stats.promptTokens)} prompt, ${formatCount(stats.generatedTokens)} generated`],
       ['Time to first token', formatDuration(stats.timeToFirstTokenMs)],
       ['Prefill', `${formatCount(stats.prefillTokensPerSecond)} tokens/s`],
       ['Decode', `${formatCount(stats.decodeTokensPerSecond, 1)} tokens/s`],

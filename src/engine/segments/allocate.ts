@@ -1,4 +1,4 @@
-// Shares a budget of cache rows among files by relevance (issue 5, "Assembly per question").
+// Shares a budget of cache rows among files by relevance (docs/workspace-cache.md, "Assembly").
 // The most relevant file gets full resolution first, or half the budget if it is longer.
 // Every other file then gets a minimum (a few rows, or all of a shorter segment), so nothing is
 // silently dropped; if even the minimums do not fit, the least relevant files are dropped and

@@ -1,4 +1,4 @@
-// The segmented workspace cache (issue 5; ARCHITECTURE.md "Two ways to fill the cache", item 2):
+// The segmented workspace cache (docs/architecture.md, "Two ways to fill the cache", item 2):
 // the engine-level API the CLI and the extension's worker call.
 //
 //   const segments = new WorkspaceSegmentCache(session, tokenizer, folder, settings);
