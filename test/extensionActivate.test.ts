@@ -381,6 +381,25 @@ describe('the extension under a stand-in vscode', () => {
     }
   });
 
+  it('a second question while one runs is refused with a way to cancel, and the running turn goes on', async () => {
+    overrides.set('freqkv.mode', 'sequential');
+    const before = posted.length;
+    try {
+      const first = commands.get('freqkv.ask')!() as Promise<void>;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await commands.get('freqkv.ask')!();
+      expect(messages.at(-1)).toMatch(/answering another question; cancel it first/);
+      await first;
+      const after = posted.slice(before);
+      expect(after.filter((m) => m.type === 'answerStarted')).toHaveLength(1);
+      expect(after.filter((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toHaveLength(1);
+      expect(status.text).toMatch(/^KV \d/);
+    } finally {
+      overrides.delete('freqkv.mode');
+      await commands.get('freqkv.newChat')!();
+    }
+  });
+
   it('the chat\'s Copy, Insert at Cursor and file links reach VS Code; a link outside the workspace opens nothing', async () => {
     fromChat({ type: 'copy', text: 'const a = 1;' });
     await new Promise((resolve) => setTimeout(resolve, 10));

@@ -9,6 +9,7 @@ import { FreqKvPanel } from './panel';
 import { postToChats, type ChatHandlers } from './chatWebview';
 import type { FreqKvChatView } from './chatView';
 import type { FreqKvStatusBar } from './statusBar';
+import { statusIsRunning } from './statusText';
 import { collectWorkspaceContext, readWorkspace, type WorkspaceContext } from './collectWorkspaceContext';
 import { generationSettings, modelToLoad, readSettings, type FreqKvSettings } from './settings';
 import { classifyContent } from '../engine/workspace/ingest';
@@ -16,7 +17,7 @@ import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
 import { recentTurns } from '../engine/workspace/prompt';
 import { downloadModelCommand } from './downloadModel';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { AskParams, ContextFiles, FileText, ConversationTurn, EngineEvent, GenerationResult, LoadModelParams } from '../protocol';
+import type { AskParams, ContextFiles, FileText, ConversationTurn, EngineEvent, GenerationResult, LoadModelParams, PriorTurn } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -96,11 +97,13 @@ async function ensureModel(freqkv: FreqKvContext): Promise<boolean> {
   const settings = readSettings();
   const wanted = modelToLoad(settings, freqkv.extension.extensionPath);
   if (freqkv.loadedModel?.modelDir === wanted.modelDir && freqkv.loadedModel.threads === wanted.threads) return true;
+  const inTurn = freqkv.status.state.kind === 'answering';
   freqkv.status.loading(wanted.modelDir);
   try {
     await freqkv.client.loadModel(wanted);
     freqkv.loadedModel = wanted;
     freqkv.status.ready(wanted.modelDir);
+    if (inTurn) freqkv.status.answering(null);
     postToChats({ type: 'notice', text: settings.modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
     return true;
   } catch (error) {
@@ -136,11 +139,33 @@ async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<
   await freqkv.extension.workspaceState.update(CONVERSATION_KEY, [...conversation(freqkv), turn].slice(-CONVERSATION_TURNS));
 }
 
-/** Starts a turn in the chats: the question, then its context, progress and answer. */
-function startTurn(freqkv: FreqKvContext, title: string, earlierTurns = 0): void {
+/**
+ * While a question runs, another one is not started (its turn would take the running one's
+ * place in the chat): the user is told, with a way to cancel. Returns whether one runs.
+ */
+function refuseWhileRunning(freqkv: FreqKvContext): boolean {
+  if (!statusIsRunning(freqkv.status.state)) return false;
+  void vscode.window.showInformationMessage('FreqKV is answering another question; cancel it first or wait for it to finish.', 'Cancel').then((picked) => {
+    if (picked === 'Cancel') void freqkv.client.cancel();
+  });
+  return true;
+}
+
+/**
+ * A turn in the chats: the question, then its context, progress and answer (or why there is
+ * none). The status bar says "answering" from the start, so a second question waits its turn,
+ * and is ready again at the end, whichever way the turn ended.
+ */
+async function inTurn(freqkv: FreqKvContext, title: string, earlierTurns: number, work: () => Promise<void>): Promise<void> {
   freqkv.turnContext = undefined;
   void openChat(freqkv);
   postToChats({ type: 'answerStarted', question: title, earlierTurns });
+  freqkv.status.answering(null);
+  try {
+    await work();
+  } finally {
+    if (statusIsRunning(freqkv.status.state)) freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null);
+  }
 }
 
 /** Runs one engine request of a started turn, streaming into the chats and the status bar. */
@@ -172,10 +197,15 @@ async function restartEngine(freqkv: FreqKvContext): Promise<void> {
 }
 
 async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
+  if (refuseWhileRunning(freqkv)) return;
   // Follow-ups see the conversation's last turns (the prompt repeats them after the files).
   const history = conversation(freqkv).map((turn) => ({ question: turn.question, answer: turn.answer }));
   const earlierTurns = recentTurns(history).length;
-  startTurn(freqkv, question, earlierTurns);
+  await inTurn(freqkv, question, earlierTurns, () => askInTurn(freqkv, question, history, earlierTurns));
+}
+
+/** Ask About Workspace inside its started turn: read the workspace, then ask the engine. */
+async function askInTurn(freqkv: FreqKvContext, question: string, history: PriorTurn[], earlierTurns: number): Promise<void> {
   if (!(await ensureModel(freqkv))) return;
   const settings = readSettings();
   let context: WorkspaceContext;
@@ -308,16 +338,18 @@ async function summarizeFile(freqkv: FreqKvContext, uri: vscode.Uri | undefined)
     return;
   }
   const title = `Summarize ${relative}`;
-  startTurn(freqkv, title);
-  if (!(await ensureModel(freqkv))) return;
-  const settings = readSettings();
-  try {
-    postContext(freqkv, { included: [{ path: relative, tokens: await freqkv.client.countTokens(text) }], skipped: [] });
-  } catch (error) {
-    await showEngineError(freqkv, error);
-    return;
-  }
-  await run(freqkv, title, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
+  if (refuseWhileRunning(freqkv)) return;
+  await inTurn(freqkv, title, 0, async () => {
+    if (!(await ensureModel(freqkv))) return;
+    const settings = readSettings();
+    try {
+      postContext(freqkv, { included: [{ path: relative, tokens: await freqkv.client.countTokens(text) }], skipped: [] });
+    } catch (error) {
+      await showEngineError(freqkv, error);
+      return;
+    }
+    await run(freqkv, title, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
+  });
 }
 
 async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
