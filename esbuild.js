@@ -1,5 +1,8 @@
 // Bundles the CLI, the extension, the engine worker and the webview. The type check is separate:
-// `npm run typecheck` runs tsc; esbuild only strips types.
+// `npm run typecheck` runs tsc; esbuild only strips types. `--production` (what the .vsix is
+// built with, through vscode:prepublish) minifies and writes no source maps, so the packaged
+// bundles carry no sourceMappingURL pointing at files the .vsix leaves out; the development
+// build keeps inline-free external maps for debugging (F5, .vscode/launch.json).
 const esbuild = require('esbuild');
 
 const watch = process.argv.includes('--watch');
@@ -14,6 +17,8 @@ const nodeBundle = {
   format: 'cjs',
   sourcemap: !production,
   minify: production,
+  // Engine errors are named after their class (new.target.name) and cross the worker boundary by name.
+  keepNames: true,
   external: ['vscode', 'onnxruntime-node', '@huggingface/transformers'],
   logLevel: 'warning',
 };

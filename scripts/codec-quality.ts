@@ -1,4 +1,4 @@
-// Quality of the segment codecs on the embedded model (issue 5, item 2): for each codec, the
+// Quality of the segment codecs on the embedded model: for each codec, the
 // bytes per stored cache row (all layers, keys + values), the relative reconstruction error of
 // keys and values, and the fidelity effect: a text's first part is prefilled, its cache rows
 // after BOS are stored as a segment would be (un-rotate keys, DCT along the sequence, encode,

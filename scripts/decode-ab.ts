@@ -1,5 +1,5 @@
-// Before/after of the decode step (issue 6), both in one process taking turns so both see the
-// same machine load: "before" is DecoderSession.forward as it was at the start of issue 6 (new
+// Before/after of the decode step, both in one process taking turns so both see the
+// same machine load: "before" is DecoderSession.forward as it was before the decode-step work (new
 // mask and position arrays every step, every `present` output allocated by onnxruntime and
 // copied back), "after" is today's DecoderSession.forward. Same model, same tokens, each on its
 // own onnxruntime session. (It measured the dropped variant that had onnxruntime write into
@@ -21,7 +21,7 @@ interface PlainCache {
   rows: number;
 }
 
-/** The forward pass as it was before issue 6 (float32 caches). */
+/** The forward pass as it was before the decode-step work (float32 caches). */
 async function forwardBefore(session: ort.InferenceSession, folder: ModelFolder, tokens: number[], cache: PlainCache): Promise<Float32Array> {
   const n = tokens.length;
   const past = cache.rows;

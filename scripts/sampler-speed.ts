@@ -1,4 +1,4 @@
-// Time per draw of the sampler against the sort-everything reference it replaced (issue 6), on
+// Time per draw of the sampler against the sort-everything reference it replaced, on
 // a Qwen2.5-sized vocabulary (151,936) with peaked (trained-model-like) and flat (random-model)
 // logits. Prints a table and writes JSON. Usage:
 //   node scripts/run-ts.js scripts/sampler-speed.ts [--vocab 151936] [--draws 40] [--json OUT]

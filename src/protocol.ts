@@ -1,5 +1,5 @@
 // The one wire protocol between the extension host, the engine worker and the webview
-// (ARCHITECTURE.md: "one typed map of { name: [request, response] } shared by all sides").
+// (docs/architecture.md, "Layers": one typed map of { name: [request, response] } shared by all sides).
 // Types only, plus two tiny helpers: nothing here imports vscode, the DOM or the engine's
 // runtime, so every side can import it. Statistics keep the names of GenerationStats.
 
@@ -7,8 +7,9 @@ import type { GenerationStats } from './engine/generate/stats';
 import type { StopReason } from './engine/generate/generator';
 import type { SamplingOptions } from './engine/generate/sampler';
 import type { CacheOptions } from './engine/kv/createCompressor';
+import type { PriorTurn } from './engine/workspace/prompt';
 
-export type { GenerationStats, StopReason, SamplingOptions, CacheOptions };
+export type { GenerationStats, StopReason, SamplingOptions, CacheOptions, PriorTurn };
 
 // ---- extension host ⇄ engine worker ---------------------------------------------------------
 
@@ -62,7 +63,14 @@ export interface AskParams extends Omit<GenerateParams, 'prompt'> {
   workspaceId?: string;
   /** How stored segments are encoded (default int8). */
   codec?: 'float32' | 'int8' | 'rvq';
+  /**
+   * The conversation's earlier turns, oldest first: they go into the prompt after the files and
+   * before the question (segmented: in the question's suffix, which is prefilled per question;
+   * the stored file segments stay as they are).
+   */
+  history?: PriorTurn[];
 }
+
 
 /** What a segmented ask put in the cache: every file at the rows it got, and what was dropped. */
 export interface SegmentReport {
@@ -163,9 +171,20 @@ export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage;
 
 // ---- extension host ⇄ webview ---------------------------------------------------------------
 
-export interface ConversationTurn {
-  question: string;
-  answer: string;
+/** One turn of the chat as the workspace keeps it: the question, its answer, what it read, its statistics. */
+export interface ConversationTurn extends PriorTurn {
+  /** The files in the question's context and those left out (the last `files` message of the turn). */
+  context?: ContextFiles;
+  /** The statistics at the end of the answer. */
+  stats?: GenerationStats;
+  /** How many earlier turns the prompt repeated. */
+  earlierTurns?: number;
+}
+
+/** What went into a question's context and what was left out, with why. */
+export interface ContextFiles {
+  included: IncludedFileInfo[];
+  skipped: { path: string; reason: string }[];
 }
 
 /** Messages the webview posts to the extension: name → payload. */
@@ -178,8 +197,16 @@ export interface WebviewToHost {
   ask: { question: string };
   cancel: NoPayload;
   clearCache: NoPayload;
-  /** A relative link in an answer was clicked: open that workspace file. */
-  openFile: { path: string };
+  /** A file reference in an answer was clicked: open that workspace file (at the 1-based line). */
+  openFile: { path: string; line?: number };
+  /** A code block's Copy button: put the text on the clipboard. */
+  copy: { text: string };
+  /** A code block's Insert button: insert the text at the cursor of the last active editor. */
+  insert: { text: string };
+  /** Start a new conversation: forget the earlier turns (follow-ups no longer see them). */
+  newChat: NoPayload;
+  /** Open the chat in an editor tab. */
+  openInEditor: NoPayload;
 }
 
 /** A file in a question's context; a segmented ask adds the rows it got of its stored rows. */
@@ -192,8 +219,8 @@ export interface IncludedFileInfo {
 
 /** Messages the extension posts to the webview: name → payload. */
 export interface HostToWebview {
-  /** A question was accepted and its answer starts streaming. */
-  answerStarted: { question: string };
+  /** A question was accepted; its context, progress and answer follow, then `done` or answerFailed. */
+  answerStarted: { question: string; earlierTurns?: number };
   engineEvent: { event: EngineEvent };
   answerFailed: { error: ProtocolError };
   /** Statistics outside a generation (after Show Cache Statistics, Clear Cache, …). */
@@ -202,8 +229,8 @@ export interface HostToWebview {
   history: { turns: ConversationTurn[] };
   /** A notice to show above the conversation (e.g. the embedded model cannot answer about code); '' hides it. */
   notice: { text: string };
-  /** What went into the question's context and what was left out, with why. */
-  files: { included: IncludedFileInfo[]; skipped: { path: string; reason: string }[] };
+  /** What went into the running question's context and what was left out, with why. */
+  files: ContextFiles;
 }
 
 /** The discriminated union of a name → payload map: { type: name, ...payload }. */

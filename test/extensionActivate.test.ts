@@ -1,9 +1,10 @@
 // dist/extension.js under a stand-in for the vscode module (no VS Code here; the real-VS Code
 // test is the e2e in code-server): activate registers every command package.json lists, the
-// status bar starts at `KV –`, the panel's HTML carries the CSP, and Ask About Workspace
-// streams an answer from the embedded model through the worker into the panel and the
-// status bar, and Download Model fetches a builder-made model from a stand-in hub on
-// 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
+// status bar starts at `KV –`, the chat view's HTML carries the CSP, Ask About Workspace
+// streams an answer from the embedded model through the worker into the chat and the status
+// bar (through its states), a follow-up sends the earlier turns, the chat's Copy, Insert and
+// file links reach VS Code, and Download Model fetches a builder-made model from a stand-in
+// hub on 127.0.0.1 (test/hubServer.ts). Only the API surface the extension uses is faked.
 
 import * as fs from 'node:fs';
 import Module from 'node:module';
@@ -31,15 +32,71 @@ const infoLog: string[] = [];
 /** The file watcher's listeners, fired by tests as VS Code would on a change. */
 const watcherListeners: (() => void)[] = [];
 let panelHtml = '';
-/** The panel's message listener: the stand-in webview says 'ready' only when a test calls webviewReady(). */
-let panelListener: ((message: unknown) => void) | undefined;
-function webviewReady(): void {
-  panelListener?.({ type: 'ready' });
-}
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
-const status = { text: '', tooltip: '', command: '', name: '', show: () => undefined, dispose: () => undefined };
+/** Every text the status bar item showed, in order. */
+const statusTexts: string[] = [];
+const status = {
+  _text: '',
+  get text(): string {
+    return this._text;
+  },
+  set text(value: string) {
+    this._text = value;
+    statusTexts.push(value);
+  },
+  tooltip: '',
+  command: '',
+  name: '',
+  backgroundColor: undefined as unknown,
+  show: () => undefined,
+  dispose: () => undefined,
+};
 const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
+/** Commands the extension ran (setContext, the chat view's focus). */
+const executed: unknown[][] = [];
+const clipboard: string[] = [];
+const shownDocuments: { fsPath: string; selection?: { start: { line: number } } }[] = [];
+/** The chat view's provider, resolved when the extension focuses the view, and what the view's webview received. */
+let chatProvider: { resolveWebviewView(view: unknown): void } | undefined;
+let chatViewResolved = false;
+const chatListeners: ((message: unknown) => void)[] = [];
+const chatPosted: HostToWebviewMessage[] = [];
+/** The editor-tab chat's serializer: VS Code calls it with a panel it restored after a reload. */
+let panelSerializer: { deserializeWebviewPanel(panel: unknown, state: unknown): Promise<void> } | undefined;
+
+/**
+ * A webview as VS Code hands one to the extension: it records its HTML, options and messages.
+ * Like a real one, it receives nothing until its script has loaded and said 'ready' (here: a
+ * moment after its HTML is set, or when the test calls the returned `ready` for `manualReady`).
+ */
+function fakeWebview(sink: HostToWebviewMessage[], listeners: ((message: unknown) => void)[] = [], manualReady?: { ready?: () => void }) {
+  const sayReady = (): void => {
+    for (const listener of listeners) listener({ type: 'ready' });
+  };
+  if (manualReady) manualReady.ready = sayReady;
+  return {
+    cspSource: 'vscode-resource:',
+    asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
+    onDidReceiveMessage: (listener: (message: unknown) => void) => {
+      listeners.push(listener);
+      return noop();
+    },
+    postMessage: async (message: HostToWebviewMessage) => sink.push(message),
+    set options(value: typeof panelOptions) {
+      panelOptions = value;
+    },
+    set html(value: string) {
+      panelHtml = value;
+      if (!manualReady) setTimeout(sayReady, 0);
+    },
+  };
+}
+
+/** The chat view's webview posting a message to the extension, as its script does. */
+function fromChat(message: unknown): void {
+  for (const listener of chatListeners) listener(message);
+}
 const settingUpdates: [string, unknown, unknown][] = [];
 const progressReports: { increment?: number; message?: string }[] = [];
 let hub: HubServer | undefined;
@@ -93,17 +150,59 @@ const fakeVscode = {
   },
   ViewColumn: { Beside: -2 },
   ConfigurationTarget: { Global: 1 },
+  Disposable: class {
+    constructor(private readonly run: () => void) {}
+    dispose(): void {
+      this.run();
+    }
+  },
+  ThemeColor: class {
+    constructor(readonly id: string) {}
+  },
+  Range: class {
+    readonly start: { line: number; character: number };
+    constructor(line: number, character: number) {
+      this.start = { line, character };
+    }
+  },
+  env: { clipboard: { writeText: async (text: string) => void clipboard.push(text) } },
   Uri: { file: uri, joinPath: (base: { fsPath: string }, ...parts: string[]) => uri(path.join(base.fsPath, ...parts)) },
   commands: {
     registerCommand: (id: string, run: Command) => {
       commands.set(id, run);
       return noop();
     },
+    executeCommand: async (id: string, ...args: unknown[]) => {
+      executed.push([id, ...args]);
+      if (id === 'freqkv.chat.focus' && !chatViewResolved) {
+        chatViewResolved = true;
+        chatProvider!.resolveWebviewView({ webview: fakeWebview(chatPosted, chatListeners), show: () => undefined, onDidDispose: noop });
+      }
+      return commands.get(id)?.(...args);
+    },
   },
   window: {
-    activeTextEditor: undefined,
+    activeTextEditor: undefined as unknown,
     createStatusBarItem: () => status,
-    registerWebviewPanelSerializer: noop,
+    registerWebviewPanelSerializer: (_type: string, serializer: typeof panelSerializer) => {
+      panelSerializer = serializer;
+      return noop();
+    },
+    registerWebviewViewProvider: (_id: string, provider: typeof chatProvider) => {
+      chatProvider = provider;
+      return noop();
+    },
+    onDidChangeActiveTextEditor: noop,
+    setStatusBarMessage: (m: string) => {
+      messages.push(m);
+      return noop();
+    },
+    showTextDocument: async (document: { fsPath: string } | { uri: { fsPath: string } }, options?: { selection?: { start: { line: number } } }) => {
+      const fsPath = 'uri' in document ? document.uri.fsPath : document.fsPath;
+      if (!fs.existsSync(fsPath)) throw new Error(`cannot open ${fsPath}`);
+      shownDocuments.push({ fsPath, selection: options?.selection });
+      return undefined;
+    },
     createOutputChannel: () => ({ info: (m: string) => void infoLog.push(m), warn: () => undefined, error: (m: string) => messages.push(m), dispose: () => undefined }),
     showInputBox: async () => 'Who is in the story?',
     showInformationMessage: async (m: string, ...items: string[]) => {
@@ -138,22 +237,7 @@ const fakeVscode = {
       errorActions.push(actions);
       return undefined;
     },
-    createWebviewPanel: (_type: string, _title: string, _column: unknown, options: typeof panelOptions) => {
-      panelOptions = options;
-      const webview = {
-        cspSource: 'vscode-resource:',
-        asWebviewUri: (u: { fsPath: string }) => uri(u.fsPath),
-        onDidReceiveMessage: (listener: (message: unknown) => void) => {
-          panelListener = listener;
-          return { dispose: () => undefined };
-        },
-        postMessage: async (message: HostToWebviewMessage) => posted.push(message),
-        set html(value: string) {
-          panelHtml = value;
-        },
-      };
-      return { webview, reveal: () => undefined, onDidDispose: noop };
-    },
+    createWebviewPanel: () => ({ webview: fakeWebview(posted), reveal: () => undefined, onDidDispose: noop, dispose: () => undefined }),
   },
   workspace: {
     getConfiguration: (section: string) => ({
@@ -241,6 +325,12 @@ describe('the extension under a stand-in vscode', () => {
     expect(status.command).toBe('freqkv.showStats');
   });
 
+  it('opens the chat in an editor tab too, and both receive what the extension posts', async () => {
+    await commands.get('freqkv.openInEditor')!();
+    expect(panelHtml).toContain('id="thread"');
+    expect(panelHtml).not.toContain('id="open-in-editor"');
+  });
+
   it('Ask About Workspace (sequential mode) streams an answer into the panel and the status bar', async () => {
     overrides.set('freqkv.mode', 'sequential');
     try {
@@ -248,15 +338,6 @@ describe('the extension under a stand-in vscode', () => {
     } finally {
       overrides.delete('freqkv.mode');
     }
-    // The whole answer ran while the webview was still loading its script: nothing was sent to
-    // it (a webview drops messages that come before its listener), and on 'ready' it gets the
-    // earlier history, then every message of this answer, in order, once.
-    expect(posted).toEqual([]);
-    webviewReady();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(posted[0]).toEqual({ type: 'history', turns: [] });
-    expect(posted.filter((m) => m.type === 'answerStarted')).toHaveLength(1);
-    expect(posted.findIndex((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeGreaterThan(posted.findIndex((m) => m.type === 'answerStarted'));
     expect(panelHtml).toContain(`default-src 'none'`);
     expect(panelHtml).toMatch(/<script nonce="[^"]+" src="[^"]*dist\/webview.js">/);
     expect(panelHtml).not.toMatch(/<script(?! nonce)/);
@@ -280,9 +361,81 @@ describe('the extension under a stand-in vscode', () => {
     const doneStats = (done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>).event.stats;
     expect(doneStats.promptTokens).toBeGreaterThan(files.included.reduce((n, f) => n + f.tokens, 0));
     expect(progressMessages.at(-1) ?? '').toMatch(/files seen, \d+ included, [\d,]+ tokens/);
-    // The turn is kept per workspace for the panel's next load.
+    // The turn is kept per workspace for the chat's next load, with its context and statistics.
     const done2 = done as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
-    expect(workspaceState.get('freqkv.conversation')).toEqual([{ question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '' }]);
+    expect(workspaceState.get('freqkv.conversation')).toEqual([
+      { question: 'Who is in the story?', answer: done2.event.kind === 'done' ? done2.event.text : '', context: { included: files.included, skipped: files.skipped }, stats: doneStats, earlierTurns: 0 },
+    ]);
+    // The chat view was opened and got the same messages as the editor tab; the status bar went through loading and answering.
+    expect(executed).toContainEqual(['freqkv.chat.focus']);
+    expect(chatPosted.filter((m) => m.type === 'engineEvent').length).toBe(posted.filter((m) => m.type === 'engineEvent').length);
+    expect(statusTexts).toContain('$(loading~spin) KV loading model');
+    expect(statusTexts.some((t) => /^\$\(loading~spin\) .* · answering$/.test(t))).toBe(true);
+    expect(executed).toContainEqual(['setContext', 'freqkv.running', true]);
+    expect(executed.at(-1)).toEqual(['setContext', 'freqkv.running', false]);
+  });
+
+  it('a follow-up question sends the earlier turns; New Chat forgets them', async () => {
+    overrides.set('freqkv.mode', 'sequential');
+    const before = posted.length;
+    try {
+      await commands.get('freqkv.ask')!();
+      expect(posted.slice(before).find((m) => m.type === 'answerStarted')).toMatchObject({ question: 'Who is in the story?', earlierTurns: 1 });
+      const done = posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+      const first = posted.find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
+      // The earlier question and answer are in the prompt: it is longer than the first one by at least the earlier answer.
+      expect(done.event.stats.promptTokens).toBeGreaterThan(first.event.stats.promptTokens + 10);
+      expect((workspaceState.get('freqkv.conversation') as unknown[]).length).toBe(2);
+      fromChat({ type: 'newChat' });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(workspaceState.get('freqkv.conversation')).toEqual([]);
+      expect(chatPosted.at(-1)).toEqual({ type: 'history', turns: [] });
+    } finally {
+      overrides.delete('freqkv.mode');
+    }
+  });
+
+  it('a second question while one runs is refused with a way to cancel, and the running turn goes on', async () => {
+    overrides.set('freqkv.mode', 'sequential');
+    const before = posted.length;
+    try {
+      const first = commands.get('freqkv.ask')!() as Promise<void>;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await commands.get('freqkv.ask')!();
+      expect(messages.at(-1)).toMatch(/answering another question; cancel it first/);
+      await first;
+      const after = posted.slice(before);
+      expect(after.filter((m) => m.type === 'answerStarted')).toHaveLength(1);
+      expect(after.filter((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toHaveLength(1);
+      expect(status.text).toMatch(/^KV \d/);
+    } finally {
+      overrides.delete('freqkv.mode');
+      await commands.get('freqkv.newChat')!();
+    }
+  });
+
+  it('the chat\'s Copy, Insert at Cursor and file links reach VS Code; a link outside the workspace opens nothing', async () => {
+    fromChat({ type: 'copy', text: 'const a = 1;' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(clipboard).toEqual(['const a = 1;']);
+    const edits: [unknown, string][] = [];
+    const document = { uri: uri(path.join(WORKSPACE, 'notes.md')) };
+    const selections = [{ start: 0 }];
+    fakeVscode.window.activeTextEditor = { document, selections, viewColumn: 1, edit: async (build: (e: { replace(s: unknown, t: string): void }) => void) => build({ replace: (at, text) => edits.push([at, text]) }) };
+    try {
+      fromChat({ type: 'insert', text: 'lamp();' });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(edits).toEqual([[selections[0], 'lamp();']]);
+    } finally {
+      fakeVscode.window.activeTextEditor = undefined;
+    }
+    // Insert focused the editor it wrote into.
+    expect(shownDocuments.splice(0).map((d) => path.relative(WORKSPACE, d.fsPath))).toEqual(['notes.md']);
+    fromChat({ type: 'openFile', path: 'src/lighthouse.ts', line: 3 });
+    fromChat({ type: 'openFile', path: '../outside.txt' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(shownDocuments.map((d) => [path.relative(WORKSPACE, d.fsPath), d.selection?.start.line])).toEqual([['src/lighthouse.ts', 2]]);
+    expect(messages.at(-1)).toMatch(/\.\.\/outside\.txt is not a file in this workspace/);
   });
 
   it('Ask About Workspace (segmented, the default) stores segments in global storage and lists each file at its resolution', async () => {
@@ -328,16 +481,43 @@ describe('the extension under a stand-in vscode', () => {
     const folders = fakeVscode.workspace.workspaceFolders;
     try {
       fakeVscode.workspace.workspaceFolders = [{ name: 'bin', index: 0, uri: uri(onlyBinary) }];
-      const started = posted.filter((m) => m.type === 'answerStarted').length;
+      const before = posted.length;
       await commands.get('freqkv.ask')!();
       expect(messages.at(-1)).toMatch(/no files to read: all 2 were left out \(1 binary, 1 not-utf8\)/);
       fakeVscode.workspace.workspaceFolders = [{ name: 'empty', index: 0, uri: uri(empty) }];
       await commands.get('freqkv.ask')!();
       expect(messages.at(-1)).toMatch(/no files to read: the workspace has no files/);
-      expect(posted.filter((m) => m.type === 'answerStarted').length).toBe(started);
+      // Each question's turn ends with the reason, and nothing was generated.
+      const after = posted.slice(before);
+      expect(after.filter((m) => m.type === 'answerFailed').map((m) => m.type === 'answerFailed' && m.error.name)).toEqual(['NoInputError', 'NoInputError']);
+      expect(after.some((m) => m.type === 'engineEvent')).toBe(false);
     } finally {
       fakeVscode.workspace.workspaceFolders = folders;
     }
+  });
+
+  it('a chat still loading its script gets, once ready, the earlier turns and then the whole answer it missed, in order, once', async () => {
+    const restored: HostToWebviewMessage[] = [];
+    const listeners: ((message: unknown) => void)[] = [];
+    const held: { ready?: () => void } = {};
+    const turnsBefore = (workspaceState.get('freqkv.conversation') as unknown[] | undefined) ?? [];
+    await panelSerializer!.deserializeWebviewPanel({ webview: fakeWebview(restored, listeners, held), reveal: () => undefined, onDidDispose: noop, dispose: () => undefined }, undefined);
+    overrides.set('freqkv.mode', 'sequential');
+    try {
+      await commands.get('freqkv.ask')!();
+    } finally {
+      overrides.delete('freqkv.mode');
+    }
+    // A real webview drops what comes before its listener: nothing was sent while it loaded.
+    expect(restored).toEqual([]);
+    held.ready!();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(restored[0]).toEqual({ type: 'history', turns: turnsBefore });
+    expect(restored.filter((m) => m.type === 'answerStarted')).toHaveLength(1);
+    const started = restored.findIndex((m) => m.type === 'answerStarted');
+    const done = restored.findIndex((m) => m.type === 'engineEvent' && m.event.kind === 'done');
+    expect(started).toBeGreaterThan(0);
+    expect(done).toBeGreaterThan(started);
   });
 
   it('Summarize File refuses binary, not-UTF-8 and oversized files with a reason, reading none of the big one', async () => {
@@ -387,35 +567,6 @@ describe('the extension under a stand-in vscode', () => {
     const before = posted.length;
     await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
     expect(posted.slice(before).find((m) => m.type === 'engineEvent' && m.event.kind === 'done')).toBeDefined();
-  });
-
-  it('freqkv.onnxFile picks the graph of a folder that holds several; a missing one is an error that lists them', async () => {
-    // A folder of two Optimum graphs with no standard name: without the setting it does not load.
-    const folder = tempDir('freqkv-ext-graphs-');
-    const source = path.join(ROOT, '..', 'shared', 'formats', 'optimum-qwen2-tiny');
-    for (const file of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(source, file), path.join(folder, file));
-    fs.mkdirSync(path.join(folder, 'onnx'));
-    for (const graph of ['model_slim.onnx', 'model_slim_q4.onnx']) fs.copyFileSync(path.join(source, 'onnx', graph), path.join(folder, 'onnx', graph));
-    expect(manifest.contributes.configuration.properties['freqkv.onnxFile']?.default).toBe('');
-    const summarize = async (onnxFile: string | undefined): Promise<{ shown: string; done: boolean }> => {
-      if (onnxFile === undefined) overrides.delete('freqkv.onnxFile');
-      else overrides.set('freqkv.onnxFile', onnxFile);
-      const [messagesBefore, postedBefore] = [messages.length, posted.length];
-      await commands.get('freqkv.summarizeFile')!(uri(path.join(WORKSPACE, 'notes.md')));
-      const done = posted.slice(postedBefore).some((m) => m.type === 'engineEvent' && m.event.kind === 'done');
-      return { shown: messages.slice(messagesBefore).join('\n'), done };
-    };
-    overrides.set('freqkv.modelPath', folder);
-    try {
-      expect((await summarize(undefined)).shown).toMatch(/holds several graphs and none has a standard name/);
-      const missing = await summarize('model_q4f16.onnx');
-      expect(missing.done).toBe(false);
-      expect(missing.shown).toMatch(/has no graph model_q4f16\.onnx .*Graphs in the folder: onnx\/model_slim\.onnx, onnx\/model_slim_q4\.onnx/);
-      expect((await summarize('model_slim_q4.onnx')).done).toBe(true);
-    } finally {
-      overrides.delete('freqkv.modelPath');
-      overrides.delete('freqkv.onnxFile');
-    }
   });
 
   it('Download Model fetches the picked model into global storage with progress and offers to use it', async () => {

@@ -1,52 +1,13 @@
-// The parts of the extension and webview that need no VS Code: the Markdown renderer on
-// hostile model output, the status bar's formatting, which files a link may open, the chart.
+// The parts of the extension and webview that need no VS Code and no DOM: the status bar's
+// states and formatting, which files a link may open, the chart's scale. (The Markdown renderer
+// and the chat's DOM are tested under jsdom in chatWebview.test.ts.)
 
 import { describe, expect, it } from 'vitest';
-import { renderMarkdown } from '../src/webview/markdown';
-import { formatBytes, formatRatio, statusBarText, statusBarTooltip } from '../src/extension/statusText';
+import { formatBytes, formatRatio, statusBarText, statusBarTooltip, statusIsRunning, type EngineStatus } from '../src/extension/statusText';
+import { formatCount, formatDuration, plural } from '../src/formatNumbers';
 import { emptyStats } from '../src/engine/generate/stats';
 import { workspaceFileCandidates } from '../src/extension/workspacePaths';
 import { chartPoints } from '../src/webview/cacheChart';
-
-describe('renderMarkdown never lets model output become active markup', () => {
-  const hostile = [
-    '<script>alert(1)</script>',
-    '<img src=x onerror=alert(1)>',
-    '<a href="javascript:alert(1)">x</a>',
-    '[click](javascript:alert(1))',
-    '[click](JaVaScRiPt:alert(1))',
-    '[data](data:text/html;base64,PHNjcmlwdD4=)',
-    '[proto](//evil.example/x)',
-    '**<svg onload=alert(1)>**',
-    '```html\n<script>alert(1)</script>\n```',
-    '`<iframe srcdoc="<script>">`',
-    '# <b onmouseover="x()">title</b>',
-    '- <style>body{}</style>',
-    '[x](https://ok.example/" onclick="alert(1))',
-  ];
-  for (const input of hostile) {
-    it(JSON.stringify(input), () => {
-      const html = renderMarkdown(input);
-      // Every tag in the output is one the renderer writes, with only its own attributes;
-      // the input's tags survive only as escaped text (&lt;script&gt;), which is inert.
-      for (const tag of html.match(/<[^>]*>/g) ?? []) {
-        expect(tag).toMatch(/^<\/?(p|h[1-6]|strong|em|code|pre|ul|li|a)( class="language-[\w+-]+"| href="(https?:\/\/|[\w.])[^"]*")?>$/);
-      }
-      expect(html).not.toMatch(/<(script|img|svg|iframe|style|b)[\s>]/i);
-      expect(html).not.toMatch(/href="\s*(javascript|data):/i);
-    });
-  }
-
-  it('renders the supported Markdown', () => {
-    expect(renderMarkdown('# Title')).toBe('<h1>Title</h1>');
-    expect(renderMarkdown('a **b** *c* `d<e>`')).toBe('<p>a <strong>b</strong> <em>c</em> <code>d&lt;e&gt;</code></p>');
-    expect(renderMarkdown('- one\n- two')).toBe('<ul><li>one</li><li>two</li></ul>');
-    expect(renderMarkdown('```ts\nconst a = 1 < 2;\n```')).toBe('<pre><code class="language-ts">const a = 1 &lt; 2;</code></pre>');
-    expect(renderMarkdown('[docs](https://example.com/a?b=1&c=2)')).toBe('<p><a href="https://example.com/a?b=1&amp;c=2">docs</a></p>');
-    expect(renderMarkdown('see [engine](src/engine/engine.ts)')).toBe('<p>see <a href="src/engine/engine.ts">engine</a></p>');
-    expect(renderMarkdown('[bad](javascript:alert(1))')).toBe('<p>bad)</p>');
-  });
-});
 
 describe('status bar text', () => {
   it('formats bytes and ratios', () => {
@@ -61,14 +22,43 @@ describe('status bar text', () => {
     expect(formatRatio(0)).toBe('–×');
   });
 
-  it('shows `KV 1.2 MB · 9.6×` and a tooltip with every statistic', () => {
-    expect(statusBarText(null)).toBe('KV –');
+  it('formats counts for people', () => {
+    expect(formatCount(1234567)).toBe('1,234,567');
+    expect(formatCount(12.345, 1)).toBe('12.3');
+    expect(formatDuration(850)).toBe('850 ms');
+    expect(formatDuration(12_345)).toBe('12.3 s');
+    expect(plural(1, 'file')).toBe('1 file');
+    expect(plural(2962, 'token')).toBe('2,962 tokens');
+  });
+
+  it('shows `KV 1.2 MB · 9.6×` when ready, and a tooltip with every statistic', () => {
+    expect(statusBarText({ kind: 'idle' })).toBe('KV –');
+    expect(statusBarText({ kind: 'ready', stats: null })).toBe('KV –');
     const stats = { ...emptyStats(512), cacheBytes: 1_200_000, effectiveRatio: 9.6, cacheRows: 100, tokensSeen: 960, compressions: 3 };
-    expect(statusBarText(stats)).toBe('KV 1.2 MB · 9.6×');
-    const tooltip = statusBarTooltip(stats, '/models/x');
+    expect(statusBarText({ kind: 'ready', stats })).toBe('KV 1.2 MB · 9.6×');
+    const tooltip = statusBarTooltip(stats, '/models/x', { kind: 'ready', stats });
     expect(tooltip).toContain('Cache rows: 100 / 512');
     expect(tooltip).toContain('Compressions: 3');
     expect(tooltip).toContain('Model: /models/x');
+    expect(tooltip).toContain('Click for the chat.');
+  });
+
+  it('has a state for loading, answering, indexing n/m and an error, and Cancel only while something runs', () => {
+    const stats = { ...emptyStats(512), cacheBytes: 2_500_000, effectiveRatio: 8.9, cacheRows: 332 };
+    const states: [EngineStatus, string, boolean][] = [
+      [{ kind: 'loading', modelDir: '/m' }, '$(loading~spin) KV loading model', true],
+      [{ kind: 'answering', stats }, '$(loading~spin) KV 2.5 MB · 8.9× · answering', true],
+      [{ kind: 'answering', stats: null }, '$(loading~spin) KV · answering', true],
+      [{ kind: 'indexing', done: 3, total: 1200 }, '$(sync~spin) KV indexing 3/1,200', true],
+      [{ kind: 'error', message: 'exit code 134' }, '$(error) KV engine stopped', false],
+      [{ kind: 'ready', stats }, 'KV 2.5 MB · 8.9×', false],
+    ];
+    for (const [status, text, running] of states) {
+      expect(statusBarText(status)).toBe(text);
+      expect(statusIsRunning(status)).toBe(running);
+    }
+    expect(statusBarTooltip(null, null, { kind: 'error', message: 'exit code 134' })).toBe('The engine stopped: exit code 134\nModel: none loaded\nClick to restart the engine.');
+    expect(statusBarTooltip(stats, '/m', { kind: 'indexing', done: 3, total: 40 })).toMatch(/^Reading files into the segment cache: 3 of 40\n[\s\S]*Click to cancel\.$/);
   });
 });
 
@@ -84,8 +74,8 @@ describe('workspaceFileCandidates (links in answers open only workspace files)',
 });
 
 describe('chartPoints (the cache chart)', () => {
-  it('puts tokens seen on x and rows on y, capacity at the top', () => {
+  it('puts tokens generated on x and rows on y, capacity at the top', () => {
     expect(chartPoints([], 64)).toBe('');
-    expect(chartPoints([{ tokensSeen: 0, cacheRows: 0 }, { tokensSeen: 100, cacheRows: 64 }, { tokensSeen: 200, cacheRows: 32 }], 64)).toBe('0.0,80.0 150.0,0.0 300.0,40.0');
+    expect(chartPoints([{ generated: 0, cacheRows: 0 }, { generated: 100, cacheRows: 64 }, { generated: 200, cacheRows: 32 }], 64)).toBe('0.0,80.0 150.0,0.0 300.0,40.0');
   });
 });

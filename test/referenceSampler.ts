@@ -1,4 +1,4 @@
-// The sampler as it was before issue 6: sort the whole vocabulary by logit for every draw. Kept
+// The sampler as it was before partial selection: sort the whole vocabulary by logit for every draw. Kept
 // as the reference the faster Sampler must match draw for draw (test/sampler.test.ts), and as
 // the "before" of scripts/sampler-speed.ts.
 

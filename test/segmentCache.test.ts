@@ -57,6 +57,23 @@ describe('WorkspaceSegmentCache', () => {
     expect(maxAbsDiff(segmented, sequential.subarray((ids.length - q) * vocab))).toBeLessThan(1e-3);
   });
 
+  it('a follow-up puts the earlier turns in the question suffix, reuses the stored segments, and keeps the earlier question\'s files relevant', async () => {
+    const store = tempDir('seg-store');
+    const segments = open(store);
+    await segments.update(files);
+    const history = [{ question: 'Where did the dog run?', answer: 'The dog ran to the park.' }];
+    const followUp = await segments.assemble('What did he see there?', { history });
+    // The prompt after the files: the earlier question and answer, then this question.
+    const suffix = engine.tokenizer.decode(followUp.questionIds);
+    expect(suffix).toContain('Question: Where did the dog run?\nAnswer: The dog ran to the park.\nQuestion: What did he see there?\nAnswer:');
+    // "he" and "there" name nothing; the earlier question makes dog.txt the most relevant file (it goes last, nearest the question).
+    expect(followUp.files.at(-1)!.path).toBe('dog.txt');
+    expect(followUp.files.find((f) => f.path === 'dog.txt')!.score).toBeGreaterThan(0);
+    // Nothing is prefilled again for the follow-up: the segments are the same files.
+    const again = await open(store).update(files);
+    expect([again.built, again.reused]).toEqual([0, files.length]);
+  });
+
   it('a file longer than the cache is compressed with FreqKV while it is prefilled', async () => {
     const segments = open(tempDir('seg-store'), { capacity: 128, recent: 32 });
     const report = await segments.update([{ path: 'long.txt', text: STORY.repeat(30) }]);

@@ -12,7 +12,7 @@ import { RelevanceIndex, tokenizeForSearch } from '../src/engine/segments/releva
 import { decodeSegmentFile, encodeSegmentFile, SEGMENT_FORMAT_VERSION, SegmentCorruptError, type SegmentHeader } from '../src/engine/segments/segmentFile';
 import { forwardDct, inverseDct } from '../src/engine/segments/spectrum';
 import { ModelTokenizer } from '../src/engine/tokenizer/modelTokenizer';
-import { buildAskPrompt, segmentText, splitAskPrompt } from '../src/engine/workspace/prompt';
+import { buildAskPrompt, MAX_PRIOR_ANSWER_CHARS, MAX_PRIOR_TURNS, recentTurns, segmentText, splitAskPrompt } from '../src/engine/workspace/prompt';
 import { maxAbsDiff, SHARED } from './helpers';
 
 function randomBlock(heads: number, rows: number, dim: number, seed: number): Float32Array {
@@ -187,6 +187,33 @@ describe('splitAskPrompt', () => {
       expect(parts.chat).toBe(tokenizer.hasChatTemplate);
     }
     expect(splitAskPrompt(chat, 'Why?').prefix).toMatch(/code assistant/);
+  });
+
+  it('with earlier turns: the prefix is unchanged, the turns go after the files, and the split still adds up', async () => {
+    const plain = { hasChatTemplate: false, applyChatTemplate: (): string => '' };
+    const chat = await ModelTokenizer.fromFolder(path.join(SHARED, 'formats/phi3-llama-style-tokenizer'));
+    const history = [
+      { question: 'What is a?', answer: 'A constant.' },
+      { question: 'And c?', answer: 'A heading.' },
+    ];
+    for (const tokenizer of [plain, chat]) {
+      const parts = splitAskPrompt(tokenizer, 'Why?', history);
+      expect(parts.prefix).toBe(splitAskPrompt(tokenizer, 'Why?').prefix);
+      const text = buildAskPrompt(tokenizer, files, 'Why?', history).text;
+      expect(parts.prefix + files.map(segmentText).join('') + parts.suffix).toBe(text);
+      const at = (s: string): number => text.indexOf(s);
+      expect(at('### File: b/c.md')).toBeLessThan(at('What is a?'));
+      expect(at('What is a?')).toBeLessThan(at('A constant.'));
+      expect(at('A heading.')).toBeLessThan(at('Why?'));
+    }
+    expect(buildAskPrompt(plain, files, 'Why?', history).text.endsWith('Question: What is a?\nAnswer: A constant.\nQuestion: And c?\nAnswer: A heading.\nQuestion: Why?\nAnswer:')).toBe(true);
+  });
+
+  it('repeats only the last turns, and cuts long answers', () => {
+    const history = Array.from({ length: MAX_PRIOR_TURNS + 3 }, (_, i) => ({ question: `q${i}`, answer: i === MAX_PRIOR_TURNS + 2 ? 'x'.repeat(MAX_PRIOR_ANSWER_CHARS + 10) : `a${i}` }));
+    const turns = recentTurns(history);
+    expect(turns.map((t) => t.question)).toEqual(history.slice(-MAX_PRIOR_TURNS).map((t) => t.question));
+    expect(turns.at(-1)!.answer).toBe(`${'x'.repeat(MAX_PRIOR_ANSWER_CHARS)}…`);
   });
 });
 

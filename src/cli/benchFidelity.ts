@@ -1,4 +1,4 @@
-// `freqkv bench fidelity`: the fidelity benchmark (issue 3, item 6) on a model folder. Makes the
+// `freqkv bench fidelity`: the fidelity benchmark (docs/kv-compression.md §4) on a model folder. Makes the
 // default texts reproducibly (the model's own samples with fixed seeds, plus the short story
 // shipped in bench/texts), reads any --text files, runs every method and budget through
 // runFidelity, and writes JSON, Markdown and SVG into --out (default bench-results/fidelity).

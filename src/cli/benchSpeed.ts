@@ -1,4 +1,4 @@
-// `freqkv bench speed` (issue 6): prefill and decode tokens/s, time to first token and peak
+// `freqkv bench speed`: prefill and decode tokens/s, time to first token and peak
 // resident memory against text length, for the full and the FreqKV cache, and for
 // transformers.js on the same model folder; each configuration runs in a fresh child process
 // (`freqkv bench speed-probe SPEC`, which prints one JSON line) so its maxRSS is its own.
@@ -155,7 +155,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
         loadAverageAtEnd: os.loadavg(),
         bandwidthBytesPerSecond: MACHINE_BANDWIDTH_BYTES_PER_SECOND,
         matmulFlopsPerSecond: MACHINE_MATMUL_FLOPS_PER_SECOND,
-        limitsSource: "the issue's figures for these machines (one-thread memory bandwidth, 2-thread onnxruntime float32 MatMul), not re-measured by this run",
+        limitsSource: "figures measured once for these machines (one-thread memory bandwidth, 2-thread onnxruntime float32 MatMul), not re-measured by this run",
       },
       settings: { contexts, decodeSteps: decodeStepsOption ?? 'per model (see notes)', engines, caches, text: path.basename(textFile), quick, prefillChunk: prefillChunk ?? 'default', oneForwardLimit },
       seconds: (performance.now() - started) / 1000,

@@ -1,4 +1,4 @@
-// `freqkv bench workspace`: the segmented workspace cache (issue 5, item 6) measured on a model.
+// `freqkv bench workspace`: the segmented workspace cache measured on a model.
 //
 // Timing, on --workspace (default: the current folder), with a fresh store in a temp folder:
 // cold ingest (every file prefilled) and its tokens/s, cold and warm time to first token (a new

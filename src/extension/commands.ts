@@ -5,25 +5,34 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { EngineClient } from './engineClient';
-import { FreqKvPanel, type PanelHandlers } from './panel';
+import { FreqKvPanel } from './panel';
+import { postToChats, type ChatHandlers } from './chatWebview';
+import type { FreqKvChatView } from './chatView';
+import type { FreqKvStatusBar } from './statusBar';
+import { statusIsRunning } from './statusText';
 import { collectWorkspaceContext, readWorkspace, type WorkspaceContext } from './collectWorkspaceContext';
 import { generationSettings, modelToLoad, readSettings, type FreqKvSettings } from './settings';
 import { classifyContent } from '../engine/workspace/ingest';
 import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
+import { recentTurns } from '../engine/workspace/prompt';
 import { downloadModelCommand } from './downloadModel';
-import { statusBarText, statusBarTooltip } from './statusText';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { AskParams, FileText, ConversationTurn, EngineEvent, GenerationResult, GenerationStats, LoadModelParams } from '../protocol';
+import type { AskParams, ContextFiles, FileText, ConversationTurn, EngineEvent, GenerationResult, LoadModelParams, PriorTurn } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
   client: EngineClient;
-  status: vscode.StatusBarItem;
+  status: FreqKvStatusBar;
   output: vscode.LogOutputChannel;
+  chatView: FreqKvChatView;
+  /** The context of the running (or last) turn, kept with it in the conversation. */
+  turnContext?: ContextFiles;
   /** The model the worker has loaded, or undefined when the next request must load one. */
   loadedModel: LoadModelParams | undefined;
   /** A segmented ask ran in this window, so file changes are worth re-reading in the background. */
   segmentsInUse?: boolean;
+  /** Starts the file watcher (once) that keeps the segments up to date; set by extension.ts. */
+  watchFiles?: () => void;
 }
 
 const EMBEDDED_NOTICE =
@@ -43,27 +52,43 @@ export function registerCommands(freqkv: FreqKvContext): void {
     if (!cancelled) void vscode.window.showInformationMessage('FreqKV: nothing is running.');
   });
   register('freqkv.clearCache', () => clearCache(freqkv));
+  register('freqkv.newChat', () => newChat(freqkv));
+  register('freqkv.openInEditor', () => FreqKvPanel.show(freqkv.extension.extensionUri, chatHandlers(freqkv)));
+  register('freqkv.restartEngine', () => restartEngine(freqkv));
 }
 
-function openPanel(freqkv: FreqKvContext): void {
-  FreqKvPanel.show(freqkv.extension.extensionUri, panelHandlers(freqkv));
+function openChat(freqkv: FreqKvContext): Promise<void> {
+  return freqkv.chatView.reveal();
 }
 
-/** What the panel's buttons and links do; also used when VS Code restores the panel after a reload. */
-export function panelHandlers(freqkv: FreqKvContext): PanelHandlers {
+/** What the chat's buttons and links do, in the view and in the editor tab (also after a reload). */
+export function chatHandlers(freqkv: FreqKvContext): ChatHandlers {
   return {
-    ask: (question) => void answer(freqkv, question),
+    ask: ({ question }) => void answer(freqkv, question),
     cancel: () => void freqkv.client.cancel(),
     clearCache: () => void clearCache(freqkv),
+    // The chat posts the history itself (chatWebview.ts), before what was sent while it loaded.
     history: () => conversation(freqkv),
     ready: () => void showStats(freqkv, false),
-    openFile: (relativePath) => void openWorkspaceFile(relativePath),
+    openFile: ({ path: relativePath, line }) => void openWorkspaceFile(relativePath, line),
+    copy: ({ text }) => void vscode.env.clipboard.writeText(text).then(() => vscode.window.setStatusBarMessage('FreqKV: code copied to the clipboard', 3000)),
+    insert: ({ text }) => void insertAtCursor(text),
+    newChat: () => void newChat(freqkv),
+    openInEditor: () => void vscode.commands.executeCommand('freqkv.openInEditor'),
   };
 }
 
-function updateStatus(freqkv: FreqKvContext, stats: GenerationStats | null): void {
-  freqkv.status.text = statusBarText(stats);
-  freqkv.status.tooltip = statusBarTooltip(stats, freqkv.loadedModel?.modelDir ?? null);
+/** The status bar after a generation or an error: ready with the statistics, or stopped. */
+function updateStatus(freqkv: FreqKvContext, event: EngineEvent): void {
+  if (event.kind === 'segments') freqkv.status.indexing(event.filesDone, event.filesTotal);
+  else if (event.kind === 'done') freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null, event.stats);
+  else freqkv.status.answering(event.stats);
+}
+
+/** Posts a turn's context to the chats and keeps it for the conversation. */
+function postContext(freqkv: FreqKvContext, context: ContextFiles): void {
+  freqkv.turnContext = context;
+  postToChats({ type: 'files', ...context });
 }
 
 /** Loads the configured model unless it is loaded; shows the error with a way out and returns false. */
@@ -72,12 +97,17 @@ async function ensureModel(freqkv: FreqKvContext): Promise<boolean> {
   const wanted = modelToLoad(settings, freqkv.extension.extensionPath);
   const loaded = freqkv.loadedModel;
   if (loaded?.modelDir === wanted.modelDir && loaded.onnxFile === wanted.onnxFile && loaded.threads === wanted.threads) return true;
+  const inTurn = freqkv.status.state.kind === 'answering';
+  freqkv.status.loading(wanted.modelDir);
   try {
     await freqkv.client.loadModel(wanted);
     freqkv.loadedModel = wanted;
-    FreqKvPanel.post({ type: 'notice', text: settings.modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
+    freqkv.status.ready(wanted.modelDir);
+    if (inTurn) freqkv.status.answering(null);
+    postToChats({ type: 'notice', text: settings.modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
     return true;
   } catch (error) {
+    freqkv.status.error(error instanceof Error ? error.message : String(error));
     await showEngineError(freqkv, error);
     return false;
   }
@@ -87,10 +117,13 @@ async function showEngineError(freqkv: FreqKvContext, error: unknown): Promise<v
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
   freqkv.output.error(`${name}: ${message}`);
-  FreqKvPanel.post({ type: 'answerFailed', error: { name, message } });
-  const actions = name === 'EngineBusyError' ? ['Cancel'] : /Model|Config|Signature|Runtime/.test(name) ? ['Choose Model'] : [];
+  postToChats({ type: 'answerFailed', error: { name, message } });
+  if (name === 'WorkerCrashedError') freqkv.status.error(message);
+  else if (freqkv.status.state.kind !== 'error') freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null);
+  const actions = name === 'EngineBusyError' ? ['Cancel'] : name === 'WorkerCrashedError' ? ['Restart Engine'] : /Model|Config|Signature|Runtime/.test(name) ? ['Choose Model'] : [];
   const picked = await vscode.window.showErrorMessage(`FreqKV: ${message}`, ...actions);
   if (picked === 'Cancel') await freqkv.client.cancel();
+  if (picked === 'Restart Engine') await restartEngine(freqkv);
   if (picked === 'Choose Model') await chooseModel(freqkv);
 }
 
@@ -106,23 +139,73 @@ async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<
   await freqkv.extension.workspaceState.update(CONVERSATION_KEY, [...conversation(freqkv), turn].slice(-CONVERSATION_TURNS));
 }
 
-/** Runs one engine request, streaming into the panel and the status bar. */
-async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>): Promise<void> {
-  FreqKvPanel.post({ type: 'answerStarted', question: title });
+/**
+ * While a question runs, another one is not started (its turn would take the running one's
+ * place in the chat): the user is told, with a way to cancel. Returns whether one runs.
+ */
+function refuseWhileRunning(freqkv: FreqKvContext): boolean {
+  if (!statusIsRunning(freqkv.status.state)) return false;
+  void vscode.window.showInformationMessage('FreqKV is answering another question; cancel it first or wait for it to finish.', 'Cancel').then((picked) => {
+    if (picked === 'Cancel') void freqkv.client.cancel();
+  });
+  return true;
+}
+
+/**
+ * A turn in the chats: the question, then its context, progress and answer (or why there is
+ * none). The status bar says "answering" from the start, so a second question waits its turn,
+ * and is ready again at the end, whichever way the turn ended.
+ */
+async function inTurn(freqkv: FreqKvContext, title: string, earlierTurns: number, work: () => Promise<void>): Promise<void> {
+  freqkv.turnContext = undefined;
+  void openChat(freqkv);
+  postToChats({ type: 'answerStarted', question: title, earlierTurns });
+  freqkv.status.answering(null);
+  try {
+    await work();
+  } finally {
+    if (statusIsRunning(freqkv.status.state)) freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null);
+  }
+}
+
+/** Runs one engine request of a started turn, streaming into the chats and the status bar. */
+async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>, earlierTurns = 0): Promise<void> {
   const onEvent = (event: EngineEvent): void => {
-    if (event.kind !== 'segments') updateStatus(freqkv, event.stats);
-    FreqKvPanel.post({ type: 'engineEvent', event });
+    updateStatus(freqkv, event);
+    postToChats({ type: 'engineEvent', event });
   };
   try {
     const result = await request(onEvent);
     for (const warning of result.warnings) freqkv.output.warn(warning);
-    await remember(freqkv, { question: title, answer: result.text });
+    await remember(freqkv, { question: title, answer: result.text, context: freqkv.turnContext, stats: result.stats, earlierTurns });
   } catch (error) {
     await showEngineError(freqkv, error);
   }
 }
 
+/** Forgets the conversation: the next question is asked without earlier turns. */
+async function newChat(freqkv: FreqKvContext): Promise<void> {
+  await freqkv.extension.workspaceState.update(CONVERSATION_KEY, []);
+  postToChats({ type: 'history', turns: [] });
+}
+
+/** Replaces the engine worker (after a crash, or when it hangs) and loads the model again. */
+async function restartEngine(freqkv: FreqKvContext): Promise<void> {
+  await freqkv.client.terminate();
+  freqkv.loadedModel = undefined;
+  if (await ensureModel(freqkv)) void vscode.window.setStatusBarMessage('FreqKV: the engine was restarted', 3000);
+}
+
 async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
+  if (refuseWhileRunning(freqkv)) return;
+  // Follow-ups see the conversation's last turns (the prompt repeats them after the files).
+  const history = conversation(freqkv).map((turn) => ({ question: turn.question, answer: turn.answer }));
+  const earlierTurns = recentTurns(history).length;
+  await inTurn(freqkv, question, earlierTurns, () => askInTurn(freqkv, question, history, earlierTurns));
+}
+
+/** Ask About Workspace inside its started turn: read the workspace, then ask the engine. */
+async function askInTurn(freqkv: FreqKvContext, question: string, history: PriorTurn[], earlierTurns: number): Promise<void> {
   if (!(await ensureModel(freqkv))) return;
   const settings = readSettings();
   let context: WorkspaceContext;
@@ -133,35 +216,36 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
     return;
   }
   if (context.kind === 'cancelled') {
-    void vscode.window.showInformationMessage('FreqKV: reading the workspace was cancelled; nothing was asked.');
+    postToChats({ type: 'answerFailed', error: { name: 'Cancelled', message: 'Reading the workspace was cancelled; nothing was asked.' } });
     return;
   }
   const { ingest, readMs } = context;
   freqkv.output.info(`Read ${ingest.files.length} files (${ingest.totalTokens} tokens) in ${readMs.toFixed(0)} ms; left out ${ingest.skipped.length}: ${countSkips(ingest.skipped)}.`);
   for (const skipped of ingest.skipped) freqkv.output.info(`Left out ${skipped.path}: ${SKIP_REASON_TEXT[skipped.reason]}`);
-  FreqKvPanel.post({
-    type: 'files',
+  postContext(freqkv, {
     included: ingest.files.map((f) => ({ path: f.path, tokens: f.tokens })),
     skipped: ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] })),
   });
   if (ingest.files.length === 0) {
     const why = ingest.filesSeen === 0 ? 'the workspace has no files (or none outside files.exclude)' : `all ${ingest.filesSeen} were left out (${countSkips(ingest.skipped)})`;
     const message = `FreqKV: no files to read: ${why}. Open a folder with text source files, or loosen freqkv.include, freqkv.exclude or freqkv.maxFileBytes.`;
-    FreqKvPanel.post({ type: 'answerFailed', error: { name: 'NoInputError', message } });
+    postToChats({ type: 'answerFailed', error: { name: 'NoInputError', message } });
     void vscode.window.showWarningMessage(message, 'Show Output').then((picked) => picked && freqkv.output.show());
     return;
   }
   const files = ingest.files.map((f) => ({ path: f.path, text: f.text }));
   const skipped = ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] }));
-  const params: AskParams = { ...segmentParams(freqkv, settings, files), question, mode: settings.mode };
-  if (settings.mode === 'segmented') freqkv.segmentsInUse = true;
+  const params: AskParams = { ...segmentParams(freqkv, settings, files), question, mode: settings.mode, history };
+  if (settings.mode === 'segmented') {
+    freqkv.segmentsInUse = true;
+    freqkv.watchFiles?.();
+  }
   await run(freqkv, question, async (onEvent) => {
     const result = await freqkv.client.ask(params, onEvent);
     const segments = result.segments;
     if (segments) {
       // Which files the assembled cache holds, at which resolution; those that did not fit are listed as left out.
-      FreqKvPanel.post({
-        type: 'files',
+      postContext(freqkv, {
         included: segments.files.map((f) => ({ path: f.path, tokens: f.tokens, rows: f.rows, storedRows: f.storedRows })),
         skipped: [...segments.dropped.map((d) => ({ path: d.path, reason: d.reason })), ...skipped],
       });
@@ -170,7 +254,7 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
       );
     }
     return result;
-  });
+  }, earlierTurns);
 }
 
 /** Where and how a segmented ask keeps this workspace's segments. */
@@ -212,7 +296,7 @@ export async function refreshSegments(freqkv: FreqKvContext): Promise<void> {
 }
 
 async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {
-  openPanel(freqkv);
+  await openChat(freqkv);
   const question = await vscode.window.showInputBox({ title: 'FreqKV: Ask About Workspace', prompt: 'Your question', ignoreFocusOut: true });
   if (question?.trim()) await answer(freqkv, question.trim());
 }
@@ -253,23 +337,26 @@ async function summarizeFile(freqkv: FreqKvContext, uri: vscode.Uri | undefined)
     void vscode.window.showWarningMessage(`FreqKV: the text to summarize is larger than freqkv.maxFileBytes (${maxBytes.toLocaleString('en-US')} bytes).`);
     return;
   }
-  openPanel(freqkv);
-  if (!(await ensureModel(freqkv))) return;
-  const settings = readSettings();
-  try {
-    FreqKvPanel.post({ type: 'files', included: [{ path: relative, tokens: await freqkv.client.countTokens(text) }], skipped: [] });
-  } catch (error) {
-    await showEngineError(freqkv, error);
-    return;
-  }
-  await run(freqkv, `Summarize ${relative}`, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
+  const title = `Summarize ${relative}`;
+  if (refuseWhileRunning(freqkv)) return;
+  await inTurn(freqkv, title, 0, async () => {
+    if (!(await ensureModel(freqkv))) return;
+    const settings = readSettings();
+    try {
+      postContext(freqkv, { included: [{ path: relative, tokens: await freqkv.client.countTokens(text) }], skipped: [] });
+    } catch (error) {
+      await showEngineError(freqkv, error);
+      return;
+    }
+    await run(freqkv, title, (onEvent) => freqkv.client.summarize({ ...generationSettings(settings), file: { path: relative, text } }, onEvent));
+  });
 }
 
 async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
-  if (reveal) openPanel(freqkv);
+  if (reveal) await openChat(freqkv);
   const reply = await freqkv.client.getStats();
-  FreqKvPanel.post({ type: 'stats', stats: reply.stats, modelDir: reply.model?.modelDir ?? null });
-  FreqKvPanel.post({ type: 'notice', text: readSettings().modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
+  postToChats({ type: 'stats', stats: reply.stats, modelDir: reply.model?.modelDir ?? null });
+  postToChats({ type: 'notice', text: readSettings().modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
 }
 
 /** Forgets the statistics and the worker's segment cache, and deletes the stored segments. */
@@ -277,8 +364,8 @@ async function clearCache(freqkv: FreqKvContext): Promise<void> {
   try {
     await freqkv.client.clearCache();
     freqkv.segmentsInUse = false;
-    updateStatus(freqkv, null);
-    FreqKvPanel.post({ type: 'stats', stats: null, modelDir: freqkv.loadedModel?.modelDir ?? null });
+    freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null, null);
+    postToChats({ type: 'stats', stats: null, modelDir: freqkv.loadedModel?.modelDir ?? null });
     const store = segmentStoreUri(freqkv);
     const bytes = directoryBytes(store.fsPath);
     await vscode.workspace.fs.delete(store, { recursive: true, useTrash: false }).then(undefined, () => undefined);
@@ -309,16 +396,40 @@ async function chooseModel(freqkv: FreqKvContext): Promise<void> {
   if (await ensureModel(freqkv)) void vscode.window.showInformationMessage(`FreqKV: using the model in ${folder.fsPath}.`);
 }
 
-/** Opens a path an answer links to, if it names a file inside a workspace folder. */
-async function openWorkspaceFile(relativePath: string): Promise<void> {
+/** Opens a path an answer links to, at the 1-based line, if it names a file inside a workspace folder. */
+async function openWorkspaceFile(relativePath: string, line?: number): Promise<void> {
   const inside = workspaceFileCandidates(relativePath, (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath));
   for (const file of inside) {
     try {
-      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+      const at = line === undefined ? undefined : new vscode.Range(line - 1, 0, line - 1, 0);
+      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true, selection: at });
       return;
     } catch {
       // Not in this folder; try the next one.
     }
   }
   void vscode.window.showInformationMessage(`FreqKV: ${relativePath} is not a file in this workspace.`);
+}
+
+/** Inserts a code block at the cursor of the active editor, or of the last one the user was in. */
+async function insertAtCursor(text: string): Promise<void> {
+  const editor = vscode.window.activeTextEditor ?? lastTextEditor;
+  if (!editor) {
+    void vscode.window.showInformationMessage('FreqKV: open a file to insert the code into.');
+    return;
+  }
+  await vscode.window.showTextDocument(editor.document, { viewColumn: editor.viewColumn, preserveFocus: false });
+  await editor.edit((edit) => {
+    for (const selection of editor.selections) edit.replace(selection, text);
+  });
+}
+
+/** The last text editor that was active: the chat takes the focus, and Insert goes where the user was. */
+let lastTextEditor: vscode.TextEditor | undefined;
+
+export function trackLastTextEditor(): vscode.Disposable {
+  lastTextEditor = vscode.window.activeTextEditor;
+  return vscode.window.onDidChangeActiveTextEditor((editor) => {
+    if (editor) lastTextEditor = editor;
+  });
 }

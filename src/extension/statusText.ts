@@ -1,45 +1,80 @@
-// The status bar's words for the cache statistics: `KV 1.2 MB · 9.6×`. No vscode import, so
-// the formatting is tested in plain node. Bytes use decimal units (1 MB = 10^6 bytes).
+// The status bar item's words in each state of the engine, and its tooltip. No vscode import,
+// so the formatting is tested in plain node. Codicons are written as `$(name)`.
 
 import type { GenerationStats } from '../engine/generate/stats';
+import { formatBytes, formatCount, formatRatio } from '../formatNumbers';
 
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return '? B';
-  if (bytes < 1000) return `${Math.round(bytes)} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes / 1000;
-  let unit = 0;
-  while (value >= 999.95 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
+export { formatBytes, formatRatio };
+
+/** What the engine is doing, as the status bar shows it. */
+export type EngineStatus =
+  /** Nothing loaded yet (the extension is active, no question asked). */
+  | { kind: 'idle' }
+  | { kind: 'loading'; modelDir: string }
+  /** A model is loaded; `stats` are the last generation's, if any. */
+  | { kind: 'ready'; stats: GenerationStats | null }
+  | { kind: 'answering'; stats: GenerationStats | null }
+  /** Files are being read into the segment cache: `done` of `total`. */
+  | { kind: 'indexing'; done: number; total: number }
+  | { kind: 'error'; message: string };
+
+/** Whether Cancel has something to stop in this state. */
+export function statusIsRunning(status: EngineStatus): boolean {
+  return status.kind === 'loading' || status.kind === 'answering' || status.kind === 'indexing';
 }
 
-export function formatRatio(ratio: number): string {
-  if (!Number.isFinite(ratio) || ratio <= 0) return '–×';
-  return `${ratio.toFixed(1)}×`;
-}
-
-/** The status bar item's text; `null` before the first generation. */
-export function statusBarText(stats: GenerationStats | null): string {
-  if (!stats) return 'KV –';
+function cacheText(stats: GenerationStats): string {
   return `KV ${formatBytes(stats.cacheBytes)} · ${formatRatio(stats.effectiveRatio)}`;
 }
 
-/** The tooltip: every statistic, one per line, with the names the other layers use. */
-export function statusBarTooltip(stats: GenerationStats | null, modelDir: string | null): string {
+/** The status bar item's text: `KV 1.2 MB · 9.6×` when ready, a spinner while something runs. */
+export function statusBarText(status: EngineStatus): string {
+  switch (status.kind) {
+    case 'idle':
+      return 'KV –';
+    case 'loading':
+      return '$(loading~spin) KV loading model';
+    case 'ready':
+      return status.stats ? cacheText(status.stats) : 'KV –';
+    case 'answering':
+      return `$(loading~spin) ${status.stats && status.stats.cacheRows > 0 ? cacheText(status.stats) : 'KV'} · answering`;
+    case 'indexing':
+      return `$(sync~spin) KV indexing ${formatCount(status.done)}/${formatCount(status.total)}`;
+    case 'error':
+      return '$(error) KV engine stopped';
+  }
+}
+
+/** The tooltip: the state, then every statistic, one per line, with the names the other layers use. */
+export function statusBarTooltip(stats: GenerationStats | null, modelDir: string | null, status?: EngineStatus): string {
   const model = `Model: ${modelDir ?? 'none loaded'}`;
-  if (!stats) return `${model}\nNo generation yet. Click for the cache statistics.`;
+  const state = status ? stateLine(status) : undefined;
+  const head = state ? [state, model] : [model];
+  if (!stats) return [...head, status?.kind === 'error' ? 'Click to restart the engine.' : 'No generation yet. Click for the chat.'].join('\n');
   return [
-    model,
-    `Cache rows: ${stats.cacheRows} / ${stats.cacheCapacity}`,
+    ...head,
+    `Cache rows: ${formatCount(stats.cacheRows)} / ${formatCount(stats.cacheCapacity)}`,
     `Cache bytes: ${formatBytes(stats.cacheBytes)}`,
-    `Compressions: ${stats.compressions} (${stats.compressMs.toFixed(0)} ms)`,
+    `Compressions: ${formatCount(stats.compressions)} (${formatCount(stats.compressMs)} ms)`,
     `Effective ratio (tokens seen / rows): ${formatRatio(stats.effectiveRatio)}`,
-    `Tokens seen: ${stats.tokensSeen} (prompt ${stats.promptTokens}, generated ${stats.generatedTokens})`,
-    `Prefill: ${stats.prefillTokensPerSecond.toFixed(0)} tokens/s · decode: ${stats.decodeTokensPerSecond.toFixed(1)} tokens/s`,
-    `Time to first token: ${stats.timeToFirstTokenMs.toFixed(0)} ms`,
-    'Click for the cache statistics.',
+    `Tokens seen: ${formatCount(stats.tokensSeen)} (prompt ${formatCount(stats.promptTokens)}, generated ${formatCount(stats.generatedTokens)})`,
+    `Prefill: ${formatCount(stats.prefillTokensPerSecond)} tokens/s · decode: ${formatCount(stats.decodeTokensPerSecond, 1)} tokens/s`,
+    `Time to first token: ${formatCount(stats.timeToFirstTokenMs)} ms`,
+    status && statusIsRunning(status) ? 'Click to cancel.' : status?.kind === 'error' ? 'Click to restart the engine.' : 'Click for the chat.',
   ].join('\n');
+}
+
+function stateLine(status: EngineStatus): string | undefined {
+  switch (status.kind) {
+    case 'loading':
+      return `Loading the model from ${status.modelDir}…`;
+    case 'answering':
+      return 'Answering…';
+    case 'indexing':
+      return `Reading files into the segment cache: ${formatCount(status.done)} of ${formatCount(status.total)}`;
+    case 'error':
+      return `The engine stopped: ${status.message}`;
+    default:
+      return undefined;
+  }
 }

@@ -1,82 +1,55 @@
-// A small Markdown renderer for model output in the webview. Model text never becomes markup
-// by itself: the whole input is HTML-escaped first, and only the constructs below add tags
-// (fenced code, inline code, headings, bold, italic, lists, paragraphs, links). Link targets
-// are kept only when they are http(s) URLs or plain relative paths, so `javascript:` and
-// `data:` never reach an href. The webview's CSP (no inline script) is the second wall.
-// A fuller renderer (e.g. markdown-it with html: false, plus DOMPurify) can replace this file.
+// Model output → safe HTML for the webview, with two maintained libraries: markdown-it parses
+// the Markdown with `html: false` (raw HTML in the text stays text) and DOMPurify then keeps
+// only the tags and attributes markdown-it writes for the constructs we show. Link targets are
+// limited to http(s) URLs and relative paths (workspace files); images, SVG, MathML, iframes,
+// forms and style never survive. The webview's CSP (default-src 'none', one script by nonce) is
+// the second wall. `window` is a parameter so the same code is tested under jsdom.
 
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
+import MarkdownIt from 'markdown-it';
+import createDOMPurify, { type Config, type DOMPurify } from 'dompurify';
 
-/** A link target that is safe in an href, or undefined. `url` is already HTML-escaped. */
-export function safeHref(url: string): string | undefined {
-  const raw = url.trim();
-  if (/^https?:\/\//i.test(raw)) return raw;
-  // A relative path (a workspace file): no scheme, no protocol-relative //host.
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(raw) && !raw.startsWith('//') && /^[\w./#-]+$/.test(raw.replace(/&amp;/g, '&'))) return raw;
-  return undefined;
-}
+/** The tags markdown-it writes for what the chat shows; everything else is dropped by DOMPurify. */
+const ALLOWED_TAGS = ['p', 'br', 'hr', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'strong', 'em', 's', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'a', 'table', 'thead', 'tbody', 'tr', 'th', 'td'];
+/** href on links, class on code (language-ts), start on ordered lists. */
+const ALLOWED_ATTR = ['href', 'class', 'start'];
+/** http(s) or a relative path: no scheme, not protocol-relative. */
+const SAFE_HREF = /^(?:https?:\/\/|(?![a-z][a-z0-9+.-]*:|\/\/)[\w./#:-])/i;
 
-function renderInline(escaped: string): string {
-  // Inline code first, so its contents are not formatted further.
-  const codes: string[] = [];
-  let text = escaped.replace(/`([^`]+)`/g, (_match, code: string) => {
-    codes.push(`<code>${code}</code>`);
-    return `\u0000${codes.length - 1}\u0000`;
-  });
-  text = text.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_match, label: string, url: string) => {
-    const href = safeHref(url);
-    return href === undefined ? label : `<a href="${href}">${label}</a>`;
-  });
-  text = text.replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>');
-  text = text.replace(/(^|[^*])\*([^*\s][^*]*)\*/g, '$1<em>$2</em>');
-  return text.replace(/\u0000(\d+)\u0000/g, (_match, index: string) => codes[Number(index)] ?? '');
-}
+const PURIFY_CONFIG: Config = {
+  ALLOWED_TAGS,
+  ALLOWED_ATTR,
+  ALLOWED_URI_REGEXP: SAFE_HREF,
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: false,
+};
 
-/** Markdown → HTML that contains no tag or attribute the input could choose. */
-export function renderMarkdown(markdown: string): string {
-  const lines = escapeHtml(markdown.replace(/\u0000/g, '')).split(/\r?\n/);
-  const out: string[] = [];
-  let paragraph: string[] = [];
-  let list: string[] = [];
-  const flush = (): void => {
-    if (paragraph.length > 0) out.push(`<p>${renderInline(paragraph.join('\n'))}</p>`);
-    if (list.length > 0) out.push(`<ul>${list.map((item) => `<li>${renderInline(item)}</li>`).join('')}</ul>`);
-    paragraph = [];
-    list = [];
-  };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const fence = /^```\s*([\w+-]*)\s*$/.exec(line);
-    if (fence) {
-      flush();
-      const code: string[] = [];
-      for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) code.push(lines[i]!);
-      const language = fence[1] ? ` class="language-${fence[1]}"` : '';
-      out.push(`<pre><code${language}>${code.join('\n')}</code></pre>`);
-      continue;
-    }
-    const heading = /^(#{1,6})\s+(.*)$/.exec(line);
-    if (heading) {
-      flush();
-      const level = heading[1]!.length;
-      out.push(`<h${level}>${renderInline(heading[2]!)}</h${level}>`);
-      continue;
-    }
-    const item = /^\s*[-*]\s+(.*)$/.exec(line);
-    if (item) {
-      if (paragraph.length > 0) flush();
-      list.push(item[1]!);
-      continue;
-    }
-    if (line.trim() === '') {
-      flush();
-      continue;
-    }
-    if (list.length > 0) flush();
-    paragraph.push(line);
+const markdownIt = new MarkdownIt({ html: false, linkify: false, typographer: false, breaks: false });
+// An image would be a request the answer chooses; markdown-it's validateLink already refuses javascript:, vbscript:, file: and most data: URLs.
+markdownIt.disable('image');
+markdownIt.validateLink = (url) => SAFE_HREF.test(url.trim());
+
+const purifiers = new WeakMap<object, DOMPurify>();
+
+function purifierFor(window: Window): DOMPurify {
+  let purify = purifiers.get(window);
+  if (!purify) {
+    purify = createDOMPurify(window as unknown as Parameters<typeof createDOMPurify>[0]);
+    // class is kept only as markdown-it writes it on code: language-<name>.
+    purify.addHook('uponSanitizeAttribute', (node, data) => {
+      if (data.attrName === 'class' && (node.nodeName !== 'CODE' || !/^language-[\w+#.-]+$/.test(data.attrValue))) data.keepAttr = false;
+      if (data.attrName === 'start' && (node.nodeName !== 'OL' || !/^\d{1,6}$/.test(data.attrValue))) data.keepAttr = false;
+    });
+    purifiers.set(window, purify);
   }
-  flush();
-  return out.join('\n');
+  return purify;
+}
+
+/** Markdown → sanitized HTML as a string (what `renderMarkdownInto` puts in the DOM). */
+export function renderMarkdown(markdown: string, window: Window = globalThis.window): string {
+  return purifierFor(window).sanitize(markdownIt.render(markdown), PURIFY_CONFIG) as unknown as string;
+}
+
+/** Markdown → a sanitized fragment, ready to append: DOMPurify returns DOM nodes, no markup string is parsed again. */
+export function renderMarkdownFragment(markdown: string, window: Window = globalThis.window): DocumentFragment {
+  return purifierFor(window).sanitize(markdownIt.render(markdown), { ...PURIFY_CONFIG, RETURN_DOM_FRAGMENT: true });
 }

@@ -83,7 +83,7 @@ function generationOf(params: Omit<GenerateParams, 'prompt'>): Omit<GeneratePara
 function ask(id: number, params: AskParams): Promise<GenerationResult> {
   const engine = loadedEngine();
   if (params.mode === 'sequential') {
-    const prompt = buildAskPrompt(engine.tokenizer, params.files, params.question);
+    const prompt = buildAskPrompt(engine.tokenizer, params.files, params.question, params.history);
     // A chat-templated prompt already carries its special tokens.
     return run(id, { ...generationOf(params), promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
   }
@@ -159,7 +159,7 @@ async function askSegmented(id: number, engine: Engine, params: AskParams): Prom
     post({ type: 'event', id, event: { kind: 'done', reason: 'cancelled', text: '', stats: idle } });
     return { reason: 'cancelled', text: '', stats: idle, warnings: [] };
   }
-  const assembled = await segments.assemble(question, { reserveRows: Math.min(generation.maxNewTokens, 64) });
+  const assembled = await segments.assemble(question, { reserveRows: Math.min(generation.maxNewTokens, 64), history: params.history });
   const report: SegmentReport = {
     files: assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score })),
     dropped: assembled.dropped,

@@ -1,7 +1,7 @@
-// The machine limits the speed benchmark compares against (issue 6, "Limits beside the
-// figures"): decode is bound by memory bandwidth (every weight and every cache row attended to
+// The machine limits the speed benchmark compares against (docs/benchmarks.md,
+// "Speed"): decode is bound by memory bandwidth (every weight and every cache row attended to
 // is read once per generated token), prefill by compute (2 FLOPs per weight per token, plus
-// attention). The two machine figures are the issue's measurements on these machines, not
+// attention). The two machine figures were measured once on these machines, not
 // re-measured here: about 38 GB/s of memory bandwidth on one thread and about 340 GFLOP/s of
 // float32 MatMul in onnxruntime on 2 threads.
 

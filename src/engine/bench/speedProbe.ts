@@ -1,4 +1,4 @@
-// One configuration of the speed benchmark (issue 6), measured in the process that runs it:
+// One configuration of the speed benchmark (docs/benchmarks.md, "Speed"), measured in the process that runs it:
 // load a model folder, prefill a text of L tokens through the generation loop with the full or
 // the FreqKV cache, then a fixed number of greedy decode steps. The caller runs each probe in a
 // fresh child process, so the peak resident memory (maxRSS) belongs to that configuration alone.

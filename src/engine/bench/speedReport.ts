@@ -1,4 +1,4 @@
-// The speed benchmark's rows, limits, ratios and Markdown (issue 6). A probe result becomes a
+// The speed benchmark's rows, limits, ratios and Markdown (docs/benchmarks.md, "Speed"). A probe result becomes a
 // row with the model's name and each figure beside its machine limit (speedLimits.ts); the
 // ratios divide our tokens/s by transformers.js's at each model and text length.
 

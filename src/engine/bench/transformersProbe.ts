@@ -1,4 +1,4 @@
-// The speed benchmark's peer (issue 6): the same work as probeFreqKv with transformers.js
+// The speed benchmark's peer: the same work as probeFreqKv with transformers.js
 // (@huggingface/transformers, which runs the same onnxruntime-node) on the same model folder.
 // It loads the folder with AutoModelForCausalLM.from_pretrained (local files only), prefills
 // the same L tokens (one forward pass, or forward passes of `oneForwardLimit` tokens with its

@@ -1,4 +1,4 @@
-// The fidelity benchmark (issue 3, items 6 and 7; KV-COMPRESSION.md §4): how well each cache
+// The fidelity benchmark (docs/kv-compression.md §4): how well each cache
 // policy keeps the model's predictions at each memory budget, measured by teacher-forced
 // scoring of long texts (scoreTokens). Pure logic over a DecoderSession; the CLI
 // (src/cli/benchFidelity.ts) makes the texts and writes the files.

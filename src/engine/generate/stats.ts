@@ -1,5 +1,5 @@
 // The statistics every layer reports, with the same names in engine events, the CLI's JSON,
-// the webview and the status bar (see ARCHITECTURE.md, "Statistics every layer reports").
+// the webview and the status bar (see docs/architecture.md, "Statistics every layer reports").
 
 export interface GenerationStats {
   promptTokens: number;

@@ -1,4 +1,4 @@
-// The one small interface every KV-cache policy implements (KV-COMPRESSION.md §1 and §3).
+// The one small interface every KV-cache policy implements (docs/kv-compression.md §1 and §3).
 // The generator calls `maxChunk` to size each forward pass and `makeRoom` right before it,
 // so a compressor decides when and how the cache shrinks; a row's position stays its slot.
 

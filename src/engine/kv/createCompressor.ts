@@ -1,5 +1,5 @@
-// Builds a compressor from user options, checking them against the model (KV-COMPRESSION.md §1,
-// issue 3 "Bad input"). Problems are named errors; a capacity past the trained context is
+// Builds a compressor from user options, checking them against the model (docs/kv-compression.md
+// §1). Problems are named errors that say what to do; a capacity past the trained context is
 // allowed and returned as a warning for the caller to show.
 
 import { FreqKvError } from '../errors';

@@ -1,4 +1,4 @@
-// The FreqKV transform as one precomputed matrix per (L, L') pair (KV-COMPRESSION.md §1,
+// The FreqKV transform as one precomputed matrix per (L, L') pair (docs/kv-compression.md §1,
 // "The transform"): y = M · x with M = sqrt(L'/L) · IDCT_{L'} · (first L' rows of the
 // orthonormal DCT-II of length L). M is built in float64 and stored as float32; applying it
 // to a row-major [L, width] block costs L'·L·width multiply-adds.

@@ -1,5 +1,5 @@
 // FreqKV (Kai et al., "FreqKV: Frequency Domain Key-Value Compression for Efficient Context
-// Window Extension", arXiv 2505.00570; KV-COMPRESSION.md §1): when the next rows would not fit in N, rows [S, n) are
+// Window Extension", arXiv 2505.00570; docs/kv-compression.md §1): when the next rows would not fit in N, rows [S, n) are
 // compressed to L' = floor(γ·(n − S)) rows by a DCT along the sequence per channel, keys
 // before RoPE: un-rotate row j by its slot j, compress, rotate compressed row m to slot S + m.
 // Sinks are untouched. Optionally (ours, a remedy the fidelity benchmark measures) the R most

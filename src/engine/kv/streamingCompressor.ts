@@ -1,5 +1,5 @@
 // StreamingLLM (Xiao et al., "Efficient Streaming Language Models with Attention Sinks",
-// arXiv 2309.17453; KV-COMPRESSION.md §3): S sink rows plus the most recent rows. When the next
+// arXiv 2309.17453; docs/kv-compression.md §3): S sink rows plus the most recent rows. When the next
 // rows would not fit in N, the oldest non-sink rows are dropped so that exactly N rows remain
 // after appending, and the kept keys are re-rotated from their old slots to their new ones.
 

@@ -1,5 +1,5 @@
 // A batched matrix product on onnxruntime, for work the engine does outside the decoder graph
-// (the FreqKV transform of every layer's cache rows at once, KV-COMPRESSION.md §1): a one-node
+// (the FreqKV transform of every layer's cache rows at once, docs/kv-compression.md §1): a one-node
 // graph Y = MatMul(M, X) with M [rows, inner] broadcast over X [batch, inner, width]. MLAS runs
 // it far faster than a JavaScript loop. Besides decoderSession.ts, the only module that imports
 // onnxruntime-node.

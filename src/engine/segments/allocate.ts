@@ -1,4 +1,4 @@
-// Shares a budget of cache rows among files by relevance (issue 5, "Assembly per question").
+// Shares a budget of cache rows among files by relevance (docs/workspace-cache.md, "Assembly").
 // The most relevant file gets full resolution first, or half the budget if it is longer; when it
 // leads the next file by a clear margin (its score at least `clearMargin` times the second's), it
 // gets at least half its stored rows too, as long as every other file keeps its minimum.

@@ -1,4 +1,4 @@
-// Calibration of residual-VQ codebooks (KV-COMPRESSION.md §2) on the model's own keys and
+// Calibration of residual-VQ codebooks (docs/kv-compression.md §2) on the model's own keys and
 // values, in the form a stored segment has them: each calibration text is prefilled on its own
 // (after BOS), its keys are un-rotated to pre-RoPE (row j sits at slot j, as in
 // freqKvCompressor.ts), the prefix rows are dropped, and keys and values are DCT'd along the

@@ -1,5 +1,5 @@
 // Prefills one file on its own after the shared prefix and returns its rows as DCT coefficients
-// (ARCHITECTURE.md, "Two ways to fill the cache", item 2). The prefix goes in first at slots
+// (docs/architecture.md, "Two ways to fill the cache", item 2). The prefix goes in first at slots
 // 0 … P − 1; the file's tokens follow under FreqKV with sinks P + S, so a file longer than the
 // cache is compressed while it is prefilled and the prefix rows are never touched. Rows
 // [P, n) are the segment: keys are un-rotated by their slots (pre-RoPE, as FreqKV compresses

@@ -1,5 +1,5 @@
 // A segment's rows as DCT coefficients along the sequence, and back at any length
-// (KV-COMPRESSION.md §1, "The transform"). forwardDct takes L rows to all L orthonormal DCT-II
+// (docs/kv-compression.md §1, "The transform"). forwardDct takes L rows to all L orthonormal DCT-II
 // coefficients; inverseDct takes the first L' of them to L' rows with the L'-point orthonormal
 // inverse, scaled by sqrt(L'/L). So inverseDct(forwardDct(x), L, L') equals FreqKV's
 // DctPlan(L, L').apply(x) (the channel mean is kept), and L' = L gives x back. A segment stored

@@ -1,4 +1,4 @@
-// The segmented workspace cache (issue 5; ARCHITECTURE.md "Two ways to fill the cache", item 2):
+// The segmented workspace cache (docs/architecture.md, "Two ways to fill the cache", item 2):
 // the engine-level API the CLI and the extension's worker call.
 //
 //   const segments = new WorkspaceSegmentCache(session, tokenizer, folder, settings);
@@ -22,7 +22,7 @@ import type { DecoderSession } from '../model/decoderSession';
 import type { ModelFolder } from '../model/modelFolder';
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { IngestCancelledError } from '../workspace/ingest';
-import { segmentText, splitAskPrompt } from '../workspace/prompt';
+import { recentTurns, segmentText, splitAskPrompt, type PriorTurn } from '../workspace/prompt';
 import { allocateRows, type AllocationOptions } from './allocate';
 import type { CodecName, SegmentBlock, SegmentCodec } from './codec';
 import { createSegmentCodec, RvqCodec, SegmentCodecError, type CodecState } from './codecRegistry';
@@ -103,6 +103,12 @@ export interface AssembleOptions extends AllocationOptions {
   segmentRows?: number;
   /** Slot order by path (files not named go first, least relevant first); default: by relevance. */
   order?: readonly string[];
+  /**
+   * The conversation's earlier turns: they go into the question's suffix (after the files, so
+   * the stored segments are reused as they are), and their questions count towards relevance,
+   * so a follow-up ("and its tests?") keeps the files the earlier question was about.
+   */
+  history?: readonly PriorTurn[];
 }
 
 export interface IncludedSegment {
@@ -242,14 +248,14 @@ export class WorkspaceSegmentCache {
     const started = performance.now();
     const notesBefore = this.notes.length;
     const capacity = this.settings.capacity;
-    const parts = splitAskPrompt(this.tokenizer, question);
+    const parts = splitAskPrompt(this.tokenizer, question, options.history);
     const questionIds = this.tokenizer.encode(parts.suffix, { addSpecialTokens: false });
     const P = this.prefixIds.length;
     const reserve = options.reserveRows ?? DEFAULT_RESERVE_ROWS;
     const budget = Math.min(options.budget ?? capacity, capacity);
     const segmentBudget = Math.min(options.segmentRows ?? Infinity, Math.max(0, budget - P - (options.segmentRows === undefined ? questionIds.length + reserve : 0)));
     this.index ??= new RelevanceIndex(this.entries);
-    const scores = this.index.score(question);
+    const scores = this.index.score([...recentTurns(options.history).map((t) => t.question), question].join('\n'));
     if (options.focus !== undefined) {
       const at = this.entries.findIndex((e) => e.path === options.focus);
       if (at >= 0) scores[at] = Math.max(0, ...scores) + 1;

@@ -5,8 +5,31 @@
 // that model this is only continuation: it was trained on children's stories, so what follows
 // is a story-like text, not an answer about the code.
 
+// A follow-up question repeats the conversation's last turns after the files: with a chat
+// template as user/assistant messages (the files stay in the first user message), in plain text
+// as "Question: … Answer: …" lines. So the part before the earlier turns (prefix and files) is
+// the same for every question, and only the part after the files grows.
+
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import type { IncludedFile } from './types';
+
+/** An earlier question and its answer. */
+export interface PriorTurn {
+  question: string;
+  answer: string;
+}
+
+/** At most this many earlier turns are repeated, and each answer at most this many characters. */
+export const MAX_PRIOR_TURNS = 4;
+export const MAX_PRIOR_ANSWER_CHARS = 2000;
+
+/** The turns a prompt repeats: the last MAX_PRIOR_TURNS, long answers cut (with "…"). */
+export function recentTurns(history: readonly PriorTurn[] = []): PriorTurn[] {
+  return history.slice(-MAX_PRIOR_TURNS).map((turn) => ({
+    question: turn.question,
+    answer: turn.answer.length > MAX_PRIOR_ANSWER_CHARS ? `${turn.answer.slice(0, MAX_PRIOR_ANSWER_CHARS)}…` : turn.answer,
+  }));
+}
 
 export const FILE_HEADER = '### File: ';
 
@@ -24,19 +47,13 @@ export function formatFiles(files: readonly Pick<IncludedFile, 'path' | 'text'>[
   return files.map((f) => `${FILE_HEADER}${f.path}\n${f.text.endsWith('\n') ? f.text : `${f.text}\n`}`).join('\n');
 }
 
-export function buildAskPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, files: readonly Pick<IncludedFile, 'path' | 'text'>[], question: string): BuiltPrompt {
-  const context = formatFiles(files);
-  if (tokenizer.hasChatTemplate) {
-    const text = tokenizer.applyChatTemplate(
-      [
-        { role: 'system', content: SYSTEM_PROMPT },
-        { role: 'user', content: `${context}\nQuestion: ${question}` },
-      ],
-      { addGenerationPrompt: true },
-    );
-    return { text, chat: true };
-  }
-  return { text: `${context}\nQuestion: ${question}\nAnswer:`, chat: false };
+export function buildAskPrompt(
+  tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>,
+  files: readonly Pick<IncludedFile, 'path' | 'text'>[],
+  question: string,
+  history: readonly PriorTurn[] = [],
+): BuiltPrompt {
+  return buildAskPromptAround(tokenizer, `${formatFiles(files)}\n`, question, history);
 }
 
 export function buildSummaryPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, file: Pick<IncludedFile, 'path' | 'text'>): BuiltPrompt {
@@ -69,10 +86,11 @@ export interface AskPromptParts {
 
 const CONTEXT_MARK = '\u0000FREQKV-CONTEXT\u0000';
 
-export function splitAskPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, question: string): AskPromptParts {
+export function splitAskPrompt(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, question: string, history: readonly PriorTurn[] = []): AskPromptParts {
   // buildAskPrompt's context is the files joined by '\n', each ending in '\n', then '\nQuestion';
-  // so context + '\n' is the concatenation of segmentText(file) and the suffix starts at "Question".
-  const { text, chat } = buildAskPromptAround(tokenizer, CONTEXT_MARK, question);
+  // so context + '\n' is the concatenation of segmentText(file) and the suffix starts at "Question"
+  // (the first earlier question, or this one).
+  const { text, chat } = buildAskPromptAround(tokenizer, CONTEXT_MARK, question, history);
   const at = text.indexOf(CONTEXT_MARK);
   if (at < 0) throw new Error('splitAskPrompt: the chat template dropped the user message');
   return { prefix: text.slice(0, at), suffix: text.slice(at + CONTEXT_MARK.length), chat };
@@ -83,16 +101,17 @@ export function segmentText(file: Pick<IncludedFile, 'path' | 'text'>): string {
   return `${formatFiles([file])}\n`;
 }
 
-function buildAskPromptAround(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, mark: string, question: string): BuiltPrompt {
+/** The ask prompt with `context` (the files, or a mark where they go) before the first question. */
+function buildAskPromptAround(tokenizer: Pick<ModelTokenizer, 'hasChatTemplate' | 'applyChatTemplate'>, context: string, question: string, history: readonly PriorTurn[]): BuiltPrompt {
+  const turns = [...recentTurns(history), { question, answer: undefined }];
   if (tokenizer.hasChatTemplate) {
-    const text = tokenizer.applyChatTemplate(
-      [
-        { role: 'system', content: SYSTEM_PROMPT },
-        { role: 'user', content: `${mark}Question: ${question}` },
-      ],
-      { addGenerationPrompt: true },
-    );
-    return { text, chat: true };
+    const messages: { role: 'system' | 'user' | 'assistant'; content: string }[] = [{ role: 'system', content: SYSTEM_PROMPT }];
+    turns.forEach((turn, i) => {
+      messages.push({ role: 'user', content: `${i === 0 ? context : ''}Question: ${turn.question}` });
+      if (turn.answer !== undefined) messages.push({ role: 'assistant', content: turn.answer });
+    });
+    return { text: tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), chat: true };
   }
-  return { text: `${mark}Question: ${question}\nAnswer:`, chat: false };
+  const lines = turns.map((turn) => (turn.answer === undefined ? `Question: ${turn.question}\nAnswer:` : `Question: ${turn.question}\nAnswer: ${turn.answer}\n`));
+  return { text: `${context}${lines.join('')}`, chat: false };
 }

@@ -1,5 +1,5 @@
 // Scalar 8-bit quantization as KIVI does it (Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit
-// Quantization for KV Cache", arXiv 2402.02750; KV-COMPRESSION.md §3): asymmetric uint8,
+// Quantization for KV Cache", arXiv 2402.02750; docs/kv-compression.md §3): asymmetric uint8,
 // x ≈ min + q · step with step = (max − min) / 255, so the error is at most step / 2.
 //   Keys: per channel (one min/step per head·dim channel over the rows).
 //   Values: per token (one min/step per row; by default over all heads' channels, KIVI's

@@ -1,5 +1,5 @@
 // Residual vector quantization (Kumar, "Residual vector quantization for KV cache compression
-// in large language model", arXiv 2410.15704; KV-COMPRESSION.md §2), applied to the DCT
+// in large language model", arXiv 2410.15704; docs/kv-compression.md §2), applied to the DCT
 // coefficient rows of a stored segment.
 //   Per row and head: s = the standard deviation of the head_dim values (or their RMS, a state
 //   option), s = 1 if 0; u = x / s, no mean subtraction. s is stored as float16 (or as an

@@ -1,5 +1,5 @@
 // The transform a stored segment is in: per channel, the orthonormal DCT-II along the sequence
-// (KV-COMPRESSION.md §1), so that row k of the result is coefficient k. Rebuilding at L' ≤ L
+// (docs/kv-compression.md §1), so that row k of the result is coefficient k. Rebuilding at L' ≤ L
 // rows takes the first L' coefficients, an L'-point orthonormal inverse, and the factor
 // sqrt(L'/L) (for L' = L this is the exact inverse). Blocks are [heads, rows, head_dim]
 // float32, as in KvCache. Both directions are FFT-based, O(L log L) per channel (fastDct.ts).
