@@ -6,7 +6,7 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 /** Node bundles: onnxruntime-node is a native addon, vscode is provided by the host, and
- * transformers.js (the speed benchmark's peer, loaded lazily) stays a package of its own. */
+ * transformers.js and node-llama-cpp (the speed benchmark's peers, loaded lazily) stay packages of their own. */
 const nodeBundle = {
   bundle: true,
   platform: 'node',
@@ -14,7 +14,7 @@ const nodeBundle = {
   format: 'cjs',
   sourcemap: !production,
   minify: production,
-  external: ['vscode', 'onnxruntime-node', '@huggingface/transformers'],
+  external: ['vscode', 'onnxruntime-node', '@huggingface/transformers', 'node-llama-cpp'],
   logLevel: 'warning',
 };
 

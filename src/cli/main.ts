@@ -6,6 +6,7 @@
 //   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
+//                  [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR] …
 //   freqkv bench workspace [--workspace DIR] [--json OUT] [--quick]
@@ -31,6 +32,7 @@ const USAGE = `Usage:
   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
+                  [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]   (the same weights for llama.cpp; --out optional then)
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]

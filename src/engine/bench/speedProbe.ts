@@ -10,7 +10,7 @@ import { createCompressor } from '../kv/createCompressor';
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { attendedRowsOfChunk } from './speedLimits';
 
-export type SpeedEngine = 'freqkv' | 'transformers.js';
+export type SpeedEngine = 'freqkv' | 'transformers.js' | 'llama.cpp';
 export type SpeedCache = 'full' | 'freqkv';
 
 export interface SpeedProbeSpec {
@@ -31,6 +31,8 @@ export interface SpeedProbeSpec {
   prefillChunk?: number;
   /** transformers.js: prefills up to this many tokens in one forward pass, longer texts in chunks of it. */
   oneForwardLimit?: number;
+  /** llama.cpp: the GGUF of the same model (the tokens still come from `modelDir`'s tokenizer). */
+  ggufFile?: string;
 }
 
 export interface SpeedProbeResult {
