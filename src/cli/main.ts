@@ -40,8 +40,9 @@ const USAGE = `Usage:
                   [--streaming-chunk C] [--threads N]
   freqkv bench workspace [--model DIR] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
                   [--repeats R] [--threads N]
-  freqkv bench speed [--model DIR …] [--contexts 256,1024,4096,16384] [--decode-steps 32]
-                  [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
+  freqkv bench speed [--model DIR [--gguf FILE.gguf] …] [--shapes qwen2.5-0.5b,…] [--rounds R]
+                  [--contexts 256,1024,4096,16384] [--decode-steps 32]
+                  [--engines freqkv,transformers.js,llama.cpp] [--caches full,freqkv] [--capacity N]
                   [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
                   [--text FILE] [--json OUT] [--markdown OUT] [--quick] [--append]
   ${DOWNLOAD_USAGE}
