@@ -114,6 +114,38 @@ describe('GGUF of a random model, loaded by llama.cpp', () => {
     }
   }, 120_000);
 
+  it('bench speed takes turns with llama.cpp on the GGUF and reports per-round ratios and measured limits', () => {
+    const json = path.join(dir, 'speed.json');
+    const markdown = path.join(dir, 'speed.md');
+    const args = ['bench', 'speed', '--model', path.join(dir, 'onnx-f32'), '--gguf', path.join(dir, 'tiny-q4_0.gguf'), '--engines', 'freqkv,llama.cpp', '--caches', 'full'];
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'freqkv.js'), ...args, '--contexts', '64', '--decode-steps', '8', '--rounds', '2', '--threads', '2', '--json', json, '--markdown', markdown], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 170_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(fs.readFileSync(json, 'utf8')) as {
+      machine: Record<string, number>;
+      rows: Record<string, unknown>[];
+      ratios: Record<string, unknown>[];
+      medianRatios: Record<string, unknown>[];
+    };
+    // Turns in order: ours, llama.cpp, ours, llama.cpp.
+    expect(result.rows.map((r) => `${r.engine as string}#${r.round as number}`)).toEqual(['freqkv#0', 'llama.cpp#0', 'freqkv#1', 'llama.cpp#1']);
+    for (const row of result.rows) {
+      for (const key of ['prefillTokensPerSecond', 'decodeTokensPerSecond', 'peakRssBytes', 'prefillComputeFraction', 'decodeBandwidthFraction', 'loadAverage1m', 'loadAverage1mAfter']) expect(row[key] as number, key).toBeGreaterThan(0);
+    }
+    const llamaRow = result.rows.find((r) => r.engine === 'llama.cpp')!;
+    expect(llamaRow.weightBytes).toBe(fs.statSync(path.join(dir, 'tiny-q4_0.gguf')).size);
+    expect(result.ratios.map((r) => [r.peer, r.round])).toEqual([
+      ['llama.cpp', 0],
+      ['llama.cpp', 1],
+    ]);
+    expect(result.medianRatios).toHaveLength(1);
+    expect(result.machine.computeOpsPerSecond).toBeGreaterThan(1e10);
+    expect(fs.readFileSync(markdown, 'utf8')).toMatch(/Ours ÷ llama\.cpp[\s\S]*median of 2/);
+  }, 180_000);
+
   it('q4_0: loads, generates, and its logits stay near the float model', async () => {
     const f32 = await llama.loadModel(path.join(dir, 'tiny-f32.gguf'), { contextSize: 128, threads: 2 });
     const q4 = await llama.loadModel(path.join(dir, 'tiny-q4_0.gguf'), { contextSize: 128, threads: 2 });

@@ -7,7 +7,7 @@
 
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp' with { 'resolution-mode': 'import' };
 import { ModelTokenizer } from '../tokenizer/modelTokenizer';
-import { benchTokens, peakRssBytes, type SpeedProbeResult, type SpeedProbeSpec } from './speedProbe';
+import { benchTokens, fullCacheResult, type SpeedProbeResult, type SpeedProbeSpec } from './speedProbe';
 
 /** Tokens llama.cpp evaluates per batch in the prefill (its own default micro-batch). */
 export const LLAMA_CPP_BATCH = 512;
@@ -107,34 +107,22 @@ export async function probeLlamaCpp(spec: SpeedProbeSpec): Promise<SpeedProbeRes
   const runtime = await openLlamaCpp();
   if (runtime.buildType !== 'prebuilt') throw new Error(`node-llama-cpp loaded a '${runtime.buildType}' build; the benchmark runs only its prebuilt binary`);
   const l0 = performance.now();
-  const model = await runtime.loadModel(spec.ggufFile, { contextSize: L + spec.decodeSteps + 8, threads: spec.threads });
+  const capacity = L + spec.decodeSteps + 8;
+  const model = await runtime.loadModel(spec.ggufFile, { contextSize: capacity, threads: spec.threads });
   const loadMs = performance.now() - l0;
   try {
     await model.timedGeneration(ids.slice(0, 8), 2); // warm-up, as for our engine
     const timing = await model.timedGeneration(ids, spec.decodeSteps);
     if (timing.tokens.length !== spec.decodeSteps + 1) throw new Error(`probe: llama.cpp stopped after ${timing.tokens.length} tokens`);
-    return {
-      engine: 'llama.cpp',
-      cache: 'full',
-      contextTokens: L,
-      decodeSteps: spec.decodeSteps,
-      capacity: L + spec.decodeSteps + 8,
+    // The first token comes with the prefill's last batch: the prefill is timed to it.
+    return fullCacheResult('llama.cpp', spec, {
       loadMs,
-      // The first token comes with the prefill's last batch: the prefill is timed to it.
       prefillMs: timing.timeToFirstTokenMs,
-      prefillTokensPerSecond: (L / timing.timeToFirstTokenMs) * 1000,
-      decodeMs: timing.decodeMs,
-      decodeTokensPerSecond: (spec.decodeSteps / timing.decodeMs) * 1000,
       timeToFirstTokenMs: timing.timeToFirstTokenMs,
-      peakRssBytes: peakRssBytes(),
-      meanPrefillAttendedRows: (L + 1) / 2,
-      meanDecodeCacheRows: L + (spec.decodeSteps + 1) / 2,
-      cacheRowsAtEnd: L + spec.decodeSteps,
-      compressions: 0,
-      compressMs: 0,
+      decodeMs: timing.decodeMs,
+      capacity,
       prefillMode: `batches of ${LLAMA_CPP_BATCH} tokens (node-llama-cpp ${runtime.buildType} binary, f16 KV cache)`,
-      warnings: [],
-    };
+    });
   } finally {
     await model.dispose();
     await runtime.dispose();

@@ -77,6 +77,36 @@ export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/** The result of a peer that keeps a full cache and prefills every token (transformers.js, llama.cpp). */
+export function fullCacheResult(
+  engine: SpeedEngine,
+  spec: SpeedProbeSpec,
+  timing: { loadMs: number; prefillMs: number; timeToFirstTokenMs: number; decodeMs: number; capacity: number; prefillMode: string },
+): SpeedProbeResult {
+  const L = spec.contextTokens;
+  return {
+    engine,
+    cache: 'full',
+    contextTokens: L,
+    decodeSteps: spec.decodeSteps,
+    capacity: timing.capacity,
+    loadMs: timing.loadMs,
+    prefillMs: timing.prefillMs,
+    prefillTokensPerSecond: (L / timing.prefillMs) * 1000,
+    decodeMs: timing.decodeMs,
+    decodeTokensPerSecond: (spec.decodeSteps / timing.decodeMs) * 1000,
+    timeToFirstTokenMs: timing.timeToFirstTokenMs,
+    peakRssBytes: peakRssBytes(),
+    meanPrefillAttendedRows: (L + 1) / 2,
+    meanDecodeCacheRows: L + (spec.decodeSteps + 1) / 2,
+    cacheRowsAtEnd: L + spec.decodeSteps,
+    compressions: 0,
+    compressMs: 0,
+    prefillMode: timing.prefillMode,
+    warnings: [],
+  };
+}
+
 /** Runs one configuration on this project's engine. */
 export async function probeFreqKv(spec: SpeedProbeSpec): Promise<SpeedProbeResult> {
   const l0 = performance.now();
