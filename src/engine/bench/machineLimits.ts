@@ -81,6 +81,6 @@ export function bestOf(a: MachineLimits, b: MachineLimits): MachineLimits {
     ...a,
     int8OpsPerSecond: Math.max(a.int8OpsPerSecond, b.int8OpsPerSecond),
     bandwidthBytesPerSecond: Math.max(a.bandwidthBytesPerSecond, b.bandwidthBytesPerSecond),
-    source: `${a.source}; the better of the measurements at the start and the end of the run`,
+    source: `${a.source}; the best of the measurements before the first configuration and after each text length`,
   };
 }
