@@ -9,7 +9,7 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 /** Node bundles: onnxruntime-node is a native addon, vscode is provided by the host, and
- * transformers.js (the speed benchmark's peer, loaded lazily) stays a package of its own. */
+ * transformers.js and node-llama-cpp (the speed benchmark's peers, loaded lazily) stay packages of their own. */
 const nodeBundle = {
   bundle: true,
   platform: 'node',
@@ -19,7 +19,7 @@ const nodeBundle = {
   minify: production,
   // Engine errors are named after their class (new.target.name) and cross the worker boundary by name.
   keepNames: true,
-  external: ['vscode', 'onnxruntime-node', '@huggingface/transformers'],
+  external: ['vscode', 'onnxruntime-node', '@huggingface/transformers', 'node-llama-cpp'],
   logLevel: 'warning',
 };
 

@@ -13,6 +13,6 @@ if (!script) {
 // Inside the repository (out/ is ignored) so that require('onnxruntime-node') resolves.
 const outfile = path.join(__dirname, '..', 'out', 'scripts', `${path.basename(script, '.ts')}.js`);
 fs.mkdirSync(path.dirname(outfile), { recursive: true });
-esbuild.buildSync({ entryPoints: [script], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, external: ['onnxruntime-node', 'playwright-core', '@huggingface/transformers'], logLevel: 'warning' });
+esbuild.buildSync({ entryPoints: [script], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile, external: ['onnxruntime-node', 'playwright-core', '@huggingface/transformers', 'node-llama-cpp'], logLevel: 'warning' });
 process.argv = [process.argv[0], outfile, ...args];
 require(outfile);

@@ -27,7 +27,10 @@ describe('freqkv bench speed', () => {
       ratios: Record<string, unknown>[];
       failures: unknown[];
     };
-    expect(result.machine.bandwidthBytesPerSecond).toBe(38e9);
+    // The run measured this machine's limits (machineLimits.c): a real read bandwidth and int8 rate.
+    expect(result.machine.bandwidthBytesPerSecond as number).toBeGreaterThan(1e9);
+    expect(result.machine.computeOpsPerSecond as number).toBeGreaterThan(1e10);
+    expect(result.machine.computeLabel).toMatch(/int8 .*measured/);
     expect(result.failures).toEqual([]);
     // 2 lengths × (ours full, ours freqkv, transformers.js full).
     expect(result.rows).toHaveLength(6);
@@ -52,7 +55,7 @@ describe('freqkv bench speed', () => {
     expect(result.ratios).toHaveLength(4);
     for (const ratio of result.ratios) expect(ratio.decodeRatio as number).toBeGreaterThan(0);
     const md = fs.readFileSync(markdown, 'utf8');
-    expect(md).toMatch(/\| engine \| cache \| L \| prefill tok\/s \| % lim \| decode tok\/s \| % lim \|/);
+    expect(md).toMatch(/\| engine \| cache \| L \| round \| prefill tok\/s \| % lim \| decode tok\/s \| % lim \|/);
     expect(md).toMatch(/Ours ÷ transformers\.js/);
   }, 150_000);
 });

@@ -9,6 +9,7 @@ import { randomDecoderModel } from '../builder/randomWeights';
 import { readSafetensorsModel } from '../builder/safetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
+import { GGUF_TENSOR_TYPES, writeGguf } from '../builder/gguf';
 import type { WeightFormat, KvCacheType } from '../builder/decoderGraph';
 import { parseHfConfig } from '../engine/model/modelConfig';
 import { UsageError, intOption } from './args';
@@ -30,10 +31,16 @@ export async function runConvert(argv: string[]): Promise<number> {
       weights: { type: 'string', default: 'float32' },
       'kv-cache': { type: 'string', default: 'float32' },
       'external-data': { type: 'string', default: 'auto' },
+      gguf: { type: 'string' },
+      'gguf-type': { type: 'string', default: 'q4_0' },
     },
     strict: true,
   });
-  const out = required(values.out, 'out');
+  // `random --gguf FILE` writes the same seeded weights as a GGUF for llama.cpp (with or without --out).
+  const gguf = source === 'random' ? values.gguf : undefined;
+  if (values.gguf !== undefined && source !== 'random') throw new UsageError('--gguf is only for convert random.');
+  const ggufType = oneOf(values['gguf-type'], 'gguf-type', GGUF_TENSOR_TYPES);
+  const out = gguf !== undefined && values.out === undefined ? undefined : required(values.out, 'out');
   const weights = oneOf(values.weights, 'weights', WEIGHT_FORMATS);
   const kvCache = oneOf(values['kv-cache'], 'kv-cache', KV_TYPES);
   const externalData = oneOf(values['external-data'], 'external-data', ['auto', 'always', 'never'] as const);
@@ -46,27 +53,32 @@ export async function runConvert(argv: string[]): Promise<number> {
       const tokenizerFile = required(values.tokenizer, 'tokenizer');
       const model = readLlama2cCheckpoint(readInput(checkpoint));
       const tokenizer = convertLlama2cTokenizer(readInput(tokenizerFile), { modelMaxLength: model.config.maxPositionEmbeddings });
-      writeModelFolder(out, model, tokenizer, graphOptions);
+      writeModelFolder(out!, model, tokenizer, graphOptions);
       break;
     }
     case 'random': {
       const configFile = required(values.config, 'config');
       const config = parseHfConfig(JSON.parse(fs.readFileSync(configFile, 'utf8')) as unknown, configFile);
       const tokenizer = readTokenizerFiles(required(values.tokenizer, 'tokenizer'));
-      const model = randomDecoderModel(config, intOption(values.seed, 'seed', 0));
-      writeModelFolder(out, model, tokenizer, { ...graphOptions, extraConfig: { freqkv_random_seed: intOption(values.seed, 'seed', 0) } });
+      const seed = intOption(values.seed, 'seed', 0);
+      const model = randomDecoderModel(config, seed);
+      if (gguf !== undefined) {
+        const bytes = writeGguf(gguf, model, tokenizer, { tensorType: ggufType, name: `${path.basename(configFile, '.json')}-random-seed${seed}-${ggufType}` });
+        console.error(`freqkv: wrote ${path.resolve(gguf)} (${(bytes / 1e6).toFixed(0)} MB, matrices ${ggufType})`);
+      }
+      if (out !== undefined) writeModelFolder(out, model, tokenizer, { ...graphOptions, extraConfig: { freqkv_random_seed: seed } });
       break;
     }
     case 'safetensors': {
       const input = required(values.input, 'input');
       const model = await readSafetensorsModel(input);
-      writeModelFolder(out, model, readTokenizerFiles(values.tokenizer ?? input), graphOptions);
+      writeModelFolder(out!, model, readTokenizerFiles(values.tokenizer ?? input), graphOptions);
       break;
     }
     default:
       throw new UsageError(`convert needs a source: llama2c, random or safetensors (got '${source ?? ''}').`);
   }
-  console.error(`freqkv: wrote ${path.resolve(out)} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (out !== undefined) console.error(`freqkv: wrote ${path.resolve(out)} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 //   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
+//                  [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]
 //   freqkv convert safetensors --input DIR --out DIR [--weights …]
 //   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR] …
 //   freqkv bench workspace [--workspace DIR] [--json OUT] [--quick]
@@ -31,6 +32,7 @@ const USAGE = `Usage:
   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
+                  [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]   (the same weights for llama.cpp; --out optional then)
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
@@ -38,8 +40,9 @@ const USAGE = `Usage:
                   [--streaming-chunk C] [--threads N]
   freqkv bench workspace [--model DIR] [--onnx-file FILE] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
                   [--repeats R] [--threads N]
-  freqkv bench speed [--model DIR …] [--onnx-file FILE] [--contexts 256,1024,4096,16384] [--decode-steps 32]
-                  [--engines freqkv,transformers.js] [--caches full,freqkv] [--capacity N]
+  freqkv bench speed [--model DIR [--gguf FILE.gguf] …] [--onnx-file FILE] [--shapes qwen2.5-0.5b,…] [--rounds R]
+                  [--contexts 256,1024,4096,16384] [--decode-steps 32]
+                  [--engines freqkv,transformers.js,llama.cpp] [--caches full,freqkv] [--capacity N]
                   [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]
                   [--text FILE] [--json OUT] [--markdown OUT] [--quick] [--append]
   ${DOWNLOAD_USAGE}

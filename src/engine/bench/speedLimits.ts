@@ -1,9 +1,9 @@
-// The machine limits the speed benchmark compares against (docs/benchmarks.md,
-// "Speed"): decode is bound by memory bandwidth (every weight and every cache row attended to
-// is read once per generated token), prefill by compute (2 FLOPs per weight per token, plus
-// attention). The two machine figures were measured once on these machines, not
-// re-measured here: about 38 GB/s of memory bandwidth on one thread and about 340 GFLOP/s of
-// float32 MatMul in onnxruntime on 2 threads.
+// The machine limits the speed benchmark compares against: decode is bound by memory bandwidth
+// (every weight and every cache row attended to is read once per generated token), prefill by
+// compute (2 operations per weight per token, plus attention). The benchmark measures the
+// machine's int8 rate and bandwidth (machineLimits.ts); the two constants are the fallback when
+// it cannot (no C compiler): earlier measurements on these machines, about 38 GB/s of memory
+// bandwidth and about 340 GFLOP/s of float32 MatMul in onnxruntime on 2 threads.
 
 import type { DecoderConfig } from '../model/modelConfig';
 

@@ -10,7 +10,7 @@ import { createCompressor } from '../kv/createCompressor';
 import type { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { attendedRowsOfChunk } from './speedLimits';
 
-export type SpeedEngine = 'freqkv' | 'transformers.js';
+export type SpeedEngine = 'freqkv' | 'transformers.js' | 'llama.cpp';
 export type SpeedCache = 'full' | 'freqkv';
 
 export interface SpeedProbeSpec {
@@ -33,6 +33,8 @@ export interface SpeedProbeSpec {
   prefillChunk?: number;
   /** transformers.js: prefills up to this many tokens in one forward pass, longer texts in chunks of it. */
   oneForwardLimit?: number;
+  /** llama.cpp: the GGUF of the same model (the tokens still come from `modelDir`'s tokenizer). */
+  ggufFile?: string;
 }
 
 export interface SpeedProbeResult {
@@ -75,6 +77,36 @@ export function benchTokens(tokenizer: ModelTokenizer, text: string, count: numb
 
 export function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
+}
+
+/** The result of a peer that keeps a full cache and prefills every token (transformers.js, llama.cpp). */
+export function fullCacheResult(
+  engine: SpeedEngine,
+  spec: SpeedProbeSpec,
+  timing: { loadMs: number; prefillMs: number; timeToFirstTokenMs: number; decodeMs: number; capacity: number; prefillMode: string },
+): SpeedProbeResult {
+  const L = spec.contextTokens;
+  return {
+    engine,
+    cache: 'full',
+    contextTokens: L,
+    decodeSteps: spec.decodeSteps,
+    capacity: timing.capacity,
+    loadMs: timing.loadMs,
+    prefillMs: timing.prefillMs,
+    prefillTokensPerSecond: (L / timing.prefillMs) * 1000,
+    decodeMs: timing.decodeMs,
+    decodeTokensPerSecond: (spec.decodeSteps / timing.decodeMs) * 1000,
+    timeToFirstTokenMs: timing.timeToFirstTokenMs,
+    peakRssBytes: peakRssBytes(),
+    meanPrefillAttendedRows: (L + 1) / 2,
+    meanDecodeCacheRows: L + (spec.decodeSteps + 1) / 2,
+    cacheRowsAtEnd: L + spec.decodeSteps,
+    compressions: 0,
+    compressMs: 0,
+    prefillMode: timing.prefillMode,
+    warnings: [],
+  };
 }
 
 /** Runs one configuration on this project's engine. */

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { argmax } from '../generate/sampler';
 import { ModelTokenizer } from '../tokenizer/modelTokenizer';
-import { benchTokens, peakRssBytes, type SpeedProbeResult, type SpeedProbeSpec } from './speedProbe';
+import { benchTokens, fullCacheResult, type SpeedProbeResult, type SpeedProbeSpec } from './speedProbe';
 
 /** The few parts of transformers.js the probe uses. */
 interface TjsTensor {
@@ -102,27 +102,14 @@ export async function probeTransformers(spec: SpeedProbeSpec): Promise<SpeedProb
   try {
     await run(ids.slice(0, 8), 2); // warm-up, as for our engine
     const timing = await run(ids, spec.decodeSteps);
-    return {
-      engine: 'transformers.js',
-      cache: 'full',
-      contextTokens: L,
-      decodeSteps: spec.decodeSteps,
-      capacity: L + spec.decodeSteps + 1,
+    return fullCacheResult('transformers.js', spec, {
       loadMs,
       prefillMs: timing.prefillMs,
-      prefillTokensPerSecond: (L / timing.prefillMs) * 1000,
-      decodeMs: timing.decodeMs,
-      decodeTokensPerSecond: (spec.decodeSteps / timing.decodeMs) * 1000,
       timeToFirstTokenMs: timing.ttftMs,
-      peakRssBytes: peakRssBytes(),
-      meanPrefillAttendedRows: (L + 1) / 2,
-      meanDecodeCacheRows: L + (spec.decodeSteps + 1) / 2,
-      cacheRowsAtEnd: L + spec.decodeSteps,
-      compressions: 0,
-      compressMs: 0,
+      decodeMs: timing.decodeMs,
+      capacity: L + spec.decodeSteps + 1,
       prefillMode: L <= limit ? 'one forward pass' : `forward passes of ${limit} tokens with past_key_values`,
-      warnings: [],
-    };
+    });
   } finally {
     await model.dispose();
   }
