@@ -19,6 +19,8 @@ export type KvElementType = 'float32' | 'float16';
 /** What the decoder graph looks like from the outside. */
 export interface DecoderSignature {
   hasPositionIds: boolean;
+  /** The graph takes num_logits_to_keep (logits of the last k positions; 0: all). */
+  hasLogitsToKeep: boolean;
   kvElementType: KvElementType;
   numLayers: number;
   /** Operators that apply rotary embedding inside attention, if any (they affect FreqKV). */
@@ -153,10 +155,10 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
   if (!inputNames.has('attention_mask')) throw new ModelSignatureError(`${where} has no attention_mask input; it is not a decoder with the expected signature.`);
   if (!outputNames.has('logits')) throw new ModelSignatureError(`${where} has no logits output (outputs: ${[...outputNames].join(', ')}).`);
 
-  const known = new Set(['input_ids', 'attention_mask', 'position_ids']);
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'num_logits_to_keep']);
   const unknown = [...inputNames].filter((n) => !known.has(n) && !PAST.test(n));
   if (unknown.length > 0) {
-    throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, past_key_values.{i}.key|value.`);
+    throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, num_logits_to_keep, past_key_values.{i}.key|value.`);
   }
 
   const pastLayers = new Set<number>();
@@ -202,7 +204,7 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
     throw new ModelSignatureError(`${where} has ${presentCount} present outputs for ${config.numLayers} layers.`);
   }
   const fusedAttentionOps = [...new Set((graph.node ?? []).map((n) => n.opType ?? '').filter((op) => FUSED_ROTARY_OPS.has(op)))];
-  return { hasPositionIds: inputNames.has('position_ids'), kvElementType: kvElementType ?? 'float32', numLayers: config.numLayers, fusedAttentionOps };
+  return { hasPositionIds: inputNames.has('position_ids'), hasLogitsToKeep: inputNames.has('num_logits_to_keep'), kvElementType: kvElementType ?? 'float32', numLayers: config.numLayers, fusedAttentionOps };
 }
 
 function toIdList(value: unknown): number[] {
