@@ -9,12 +9,13 @@ import { randomDecoderModel } from '../builder/randomWeights';
 import { readSafetensorsModel } from '../builder/safetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
-import type { WeightFormat, KvCacheType } from '../builder/decoderGraph';
+import type { WeightFormat, KvCacheType, MatMulAccuracy } from '../builder/decoderGraph';
 import { parseHfConfig } from '../engine/model/modelConfig';
 import { UsageError, intOption } from './args';
 
 const WEIGHT_FORMATS: WeightFormat[] = ['float32', 'int8', 'int4'];
 const KV_TYPES: KvCacheType[] = ['float32', 'float16'];
+const MATMUL_ACCURACIES: MatMulAccuracy[] = ['int8', 'float32'];
 
 export async function runConvert(argv: string[]): Promise<number> {
   const [source, ...rest] = argv;
@@ -30,6 +31,8 @@ export async function runConvert(argv: string[]): Promise<number> {
       weights: { type: 'string', default: 'float32' },
       'kv-cache': { type: 'string', default: 'float32' },
       'external-data': { type: 'string', default: 'auto' },
+      'tied-classifier': { type: 'string', default: 'int8' },
+      'matmul-accuracy': { type: 'string', default: 'int8' },
     },
     strict: true,
   });
@@ -37,7 +40,9 @@ export async function runConvert(argv: string[]): Promise<number> {
   const weights = oneOf(values.weights, 'weights', WEIGHT_FORMATS);
   const kvCache = oneOf(values['kv-cache'], 'kv-cache', KV_TYPES);
   const externalData = oneOf(values['external-data'], 'external-data', ['auto', 'always', 'never'] as const);
-  const graphOptions = { weights, kvCache, externalData };
+  const tiedClassifier = oneOf(values['tied-classifier'], 'tied-classifier', WEIGHT_FORMATS);
+  const matMulAccuracy = oneOf(values['matmul-accuracy'], 'matmul-accuracy', MATMUL_ACCURACIES);
+  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy };
   const started = performance.now();
 
   switch (source) {

@@ -32,6 +32,7 @@ const USAGE = `Usage:
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
+                  (every convert: [--tied-classifier int8|int4|float32] [--matmul-accuracy int8|float32])
   freqkv bench fidelity [--model DIR] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]

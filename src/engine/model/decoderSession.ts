@@ -54,6 +54,10 @@ export class DecoderSession {
         intraOpNumThreads: options.threads ?? 0,
         interOpNumThreads: 1,
         logSeverityLevel: 3,
+        // Worker threads sleep between their tasks instead of spinning: spinning took the cores
+        // the JavaScript between steps (sampling, the cache) and other processes need, and
+        // measured slower (docs/speed.md).
+        extra: { session: { 'intra_op.allow_spinning': '0' } },
         ...options.onnxruntime,
       };
       const rewrite = options.rewrite === false ? undefined : rewriteDecoderGraph(onnx.ModelProto.decode(fs.readFileSync(folder.onnxPath)), folder.onnxPath, options.rewrite);
