@@ -4,9 +4,10 @@
 // changes; external weight files are read where they are. Three rewrites, each applied only
 // where the graph has the pattern:
 //
-//   1. MatMulNBits without accuracy_level (or 0: float32 arithmetic) gets accuracy_level 4
+//   1. MatMulNBits without accuracy_level (the exporter chose none) gets accuracy_level 4
 //      (activations quantized to int8 per block: the fast integer kernels of onnxruntime's
 //      MLAS). For 8-bit weights, level 0 has no fused kernel at all and is about 10× slower.
+//      An explicit accuracy_level (even 0: `freqkv convert --matmul-accuracy float32`) is kept.
 //   2. A classifier MatMul / MatMulNBits that produces `logits` from the [batch, seq, hidden]
 //      hidden state gets a Slice in front of it that keeps the last k positions, with k a new
 //      scalar input num_logits_to_keep (0: all). Generation asks for one row, scoring for all.
@@ -28,7 +29,7 @@ const INT8_ACCURACY_LEVEL = 4;
 const CLASSIFIER_BLOCK_SIZE = 32;
 
 export interface GraphRewriteOptions {
-  /** Rewrite 1: set accuracy_level 4 on MatMulNBits that have none. Default true. */
+  /** Rewrite 1: set accuracy_level 4 on MatMulNBits that have no accuracy_level attribute. Default true. */
   int8MatMul?: boolean;
   /** Rewrite 2: logits of the last k positions only. Default true. */
   logitsToKeep?: boolean;
@@ -107,7 +108,7 @@ export function rewriteDecoderGraph(model: onnx.ModelProto, onnxPath: string, op
   if (options.int8MatMul ?? true) {
     let count = 0;
     for (const node of nodes) {
-      if (node.opType === 'MatMulNBits' && node.domain === 'com.microsoft' && (intAttribute(node, 'accuracy_level') ?? 0) === 0) {
+      if (node.opType === 'MatMulNBits' && node.domain === 'com.microsoft' && intAttribute(node, 'accuracy_level') === undefined) {
         setIntAttribute(node, 'accuracy_level', INT8_ACCURACY_LEVEL);
         count++;
       }
