@@ -90,7 +90,7 @@ describe('GGUF of a random model, loaded by llama.cpp', () => {
 
       const vocab = TINY_QWEN.vocab_size;
       const cache = ours.session.createCache(64);
-      const ourLogits = (await ours.session.forward(ids, cache, { logits: true })).slice(-vocab);
+      const ourLogits = (await ours.session.forward(ids, cache, { logits: 'last' })).slice(-vocab);
       const ourLogProbabilities = logSoftmax(ourLogits);
       const theirLogProbabilities = await theirs.logProbabilitiesAfter(ids);
       expect(theirLogProbabilities.size).toBe(vocab);
@@ -105,7 +105,7 @@ describe('GGUF of a random model, loaded by llama.cpp', () => {
       let next = argmax(ourLogits);
       for (let i = 0; i < 8; i++) {
         ourTokens.push(next);
-        next = argmax((await ours.session.forward([next], cache, { logits: true })).slice(-vocab));
+        next = argmax((await ours.session.forward([next], cache, { logits: 'last' })).slice(-vocab));
       }
       expect(await theirs.greedy(ids, 8)).toEqual(ourTokens);
     } finally {

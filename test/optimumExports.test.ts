@@ -48,11 +48,13 @@ function expected(graph: string, prompt: string): GreedyRun {
 }
 
 const engines = new Map<string, Engine>();
-async function engineFor(graph: string): Promise<Engine> {
-  let engine = engines.get(graph);
+/** The graph as exported (graphRewrite false: the same graph onnxruntime-python ran), or rewritten for speed as users load it. */
+async function engineFor(graph: string, rewritten = false): Promise<Engine> {
+  const key = `${graph}${rewritten ? ' rewritten' : ''}`;
+  let engine = engines.get(key);
   if (!engine) {
-    engine = await Engine.load({ modelDir: FOLDER, onnxFile: graph, threads: 1 });
-    engines.set(graph, engine);
+    engine = await Engine.load({ modelDir: FOLDER, onnxFile: graph, threads: 1, graphRewrite: rewritten });
+    engines.set(key, engine);
   }
   return engine;
 }
@@ -60,8 +62,8 @@ afterAll(async () => {
   for (const engine of engines.values()) await engine.dispose();
 });
 
-async function greedy(graph: string, prompt: string, cache: CacheOptions = { method: 'full' }) {
-  const engine = await engineFor(graph);
+async function greedy(graph: string, prompt: string, cache: CacheOptions = { method: 'full' }, rewritten = false) {
+  const engine = await engineFor(graph, rewritten);
   for await (const event of engine.generate({ prompt, maxNewTokens: MAX_NEW_TOKENS, sampling: { temperature: 0 }, cache })) {
     if (event.kind === 'done') return event;
   }
@@ -139,6 +141,68 @@ describe('optimum-qwen2-tiny: every graph variant against its reference', () => 
   }
 });
 
+// What users run: each graph rewritten for speed when it is loaded (model/graphRewrite.ts). A
+// float32 graph's rewrite (the last-position logits slice) changes no arithmetic: exactly the
+// reference. A quantized graph also gets int8 arithmetic and an int8 tied classifier. Fed the
+// reference's own tokens (teacher forcing, so one near tie cannot send the runs apart), its
+// logits at every step stay within REWRITE_LOGIT_TOLERANCE of the exported graph's over the whole
+// vocabulary (measured: at most 0.53), the prompt's first 16 within it of onnxruntime-python's,
+// and it picks the reference's token at every step where the reference's lead is wider than
+// twice the measured difference. (Greedy runs of these random weights part at near ties, leads
+// of 0.02 to 0.05, so a whole free-running greedy run is not expected to match.)
+const REWRITE_LOGIT_TOLERANCE = 0.75;
+const REWRITE_STEPS = 16;
+const isQuantized = (graph: string): boolean => /q4/.test(graph);
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+function argmaxAndLead(logits: Float32Array): { argmax: number; lead: number } {
+  let argmax = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[argmax]!) argmax = i;
+  let second = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (i !== argmax) second = Math.max(second, logits[i]!);
+  return { argmax, lead: logits[argmax]! - second };
+}
+
+describe('optimum-qwen2-tiny: every graph as users load it (rewritten for speed)', () => {
+  for (const graph of GRAPHS) {
+    it(`${graph}: rewritten, ${isQuantized(graph) ? `its logits stay within ${REWRITE_LOGIT_TOLERANCE} of the exported graph's along the reference` : 'it gives exactly the reference'}`, async () => {
+      const rewritten = await engineFor(graph, true);
+      const exported = await engineFor(graph);
+      expect(rewritten.session.graphChanges.length).toBeGreaterThan(0);
+      for (const prompt of PROMPTS) {
+        const want = expected(graph, prompt).generated_ids;
+        if (!isQuantized(graph)) {
+          expect((await greedy(graph, prompt, { method: 'full' }, true)).tokenIds, prompt).toEqual(want);
+          continue;
+        }
+        const ids = rewritten.encodePrompt({ prompt });
+        const cacheR = rewritten.session.createCache(64);
+        const cacheE = exported.session.createCache(64);
+        let r = await rewritten.session.forward(ids, cacheR, { logits: 'last' });
+        let e = await exported.session.forward(ids, cacheE, { logits: 'last' });
+        const python = reference.graphs[graph]!.onnxruntime_python[prompt]!;
+        for (let i = 0; i < 16; i++) expect(Math.abs(r[i]! - python.prompt_last_logits_first16[i]!), `${prompt} logit ${i}`).toBeLessThan(REWRITE_LOGIT_TOLERANCE);
+        for (let step = 0; step < REWRITE_STEPS; step++) {
+          const difference = maxAbsDifference(r, e);
+          expect(difference, `${prompt} step ${step}`).toBeLessThan(REWRITE_LOGIT_TOLERANCE);
+          const { argmax, lead } = argmaxAndLead(e);
+          expect(argmax, `${prompt} step ${step}: the exported graph follows its reference`).toBe(want[step]);
+          if (lead > 2 * difference) expect(argmaxAndLead(r).argmax, `${prompt} step ${step}`).toBe(want[step]);
+          r = await rewritten.session.forward([want[step]!], cacheR, { logits: 'last' });
+          e = await exported.session.forward([want[step]!], cacheE, { logits: 'last' });
+        }
+        // FreqKV that never fills equals the full cache on the rewritten graph too.
+        const full = await greedy(graph, prompt, { method: 'full' }, true);
+        expect((await greedy(graph, prompt, { method: 'freqkv', capacity: 128 }, true)).tokenIds, prompt).toEqual(full.tokenIds);
+      }
+    });
+  }
+});
+
 describe('optimum-qwen2-tiny: FreqKV on a float16 cache', () => {
   it('model_fp16.onnx with a 32-row FreqKV cache gives the ids model.onnx gives with one (their full-cache runs agree)', async () => {
     for (const prompt of PROMPTS) {
@@ -163,7 +227,7 @@ describe('optimum-qwen2-tiny through the CLI', () => {
     it(`freqkv generate --onnx-file ${graph} --temperature 0 --json prints the reference, with no deprecation warning`, () => {
       for (const prompt of PROMPTS) {
         // --throw-deprecation: a deprecation warning (such as DEP0005 from the graph reader) kills the run.
-        const args = ['--throw-deprecation', path.join(ROOT, 'bin', 'freqkv.js'), 'generate', '--model', FOLDER, '--onnx-file', graph];
+        const args = ['--throw-deprecation', path.join(ROOT, 'bin', 'freqkv.js'), 'generate', '--model', FOLDER, '--onnx-file', graph, '--graph-rewrite', 'off'];
         args.push('--prompt', prompt, '--max-tokens', String(MAX_NEW_TOKENS), '--temperature', '0', '--json');
         const run = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
         expect(run.stderr).not.toMatch(/Deprecation|DEP0/);

@@ -3,8 +3,9 @@
 //
 //   inputs:  input_ids [batch, seq] int64, attention_mask [batch, past + seq] int64,
 //            position_ids [batch, seq] int64,
-//            past_key_values.{i}.key|value [batch, kv_heads, past, head_dim] (float32 or float16)
-//   outputs: logits [batch, seq, vocab] float32,
+//            past_key_values.{i}.key|value [batch, kv_heads, past, head_dim] (float32 or float16),
+//            num_logits_to_keep [] int64 (k: logits of the last k positions only; 0: all)
+//   outputs: logits [batch, k or seq, vocab] float32,
 //            present.{i}.key|value [batch, kv_heads, past + seq, head_dim] (keys with RoPE applied)
 //
 // The graph uses plain ONNX operators (opset 17) and, for quantized weights, onnxruntime's
@@ -14,8 +15,9 @@
 
 import type { DecoderModel } from './decoderWeights';
 import { GraphBuilder, TensorType } from './onnxGraph';
-import { quantizeNBits, type WeightBits } from './quantize';
+import { quantizeNBits, type NBitsWeight, type WeightBits } from './quantize';
 import { ropeInverseFrequencies } from '../engine/model/modelConfig';
+import { LOGITS_TO_KEEP_INPUT } from '../engine/model/graphRewrite';
 
 export type WeightFormat = 'float32' | 'int8' | 'int4';
 export type KvCacheType = 'float32' | 'float16';
@@ -29,7 +31,24 @@ export interface DecoderGraphOptions {
   omitPositionIds?: boolean;
   /** Block size along K for int8/int4 weights. */
   quantBlockSize?: number;
+  /**
+   * How MatMulNBits multiplies: 'int8' (accuracy_level 4: activations quantized to int8 per
+   * block, integer dot products; the fast kernels) or 'float32' (accuracy_level 0: weights
+   * dequantized, float32 arithmetic; exact against the oracle on the dequantized weights).
+   */
+  matMulAccuracy?: MatMulAccuracy;
+  /**
+   * With quantized weights and a tied classifier: how the classifier (and the embedding lookup,
+   * which shares its packed weights through GatherBlockQuantized) is stored. Default: int8.
+   * 'float32' keeps the float32 embedding for both, read whole by every decode step.
+   */
+  tiedClassifier?: WeightFormat;
 }
+
+export type MatMulAccuracy = 'int8' | 'float32';
+
+/** MatMulNBits' accuracy_level for each arithmetic (onnxruntime: 0 unset/float32, 4 int8). */
+export const ACCURACY_LEVEL: Record<MatMulAccuracy, number> = { float32: 0, int8: 4 };
 
 /** Negative bias that masks a score; large but finite so a fully masked row stays finite. */
 const MASKED = -1e9;
@@ -49,6 +68,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   if (!Number.isInteger(groups)) throw new Error(`numHeads ${nh} is not a multiple of numKvHeads ${kvh}`);
   const kvType = options.kvCache === 'float16' ? TensorType.FLOAT16 : TensorType.FLOAT;
   const effective: DecoderModel = { config, weights: { ...weights, layers: weights.layers.map((l) => ({ ...l })) } };
+  const accuracyLevel = ACCURACY_LEVEL[options.matMulAccuracy ?? 'int8'];
 
   // ---- inputs ----------------------------------------------------------------------------
   const inputIds = g.input('input_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
@@ -69,6 +89,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     pastKeys.push(g.input(`past_key_values.${i}.key`, kvType, ['batch_size', kvh, 'past_sequence_length', hd]));
     pastValues.push(g.input(`past_key_values.${i}.value`, kvType, ['batch_size', kvh, 'past_sequence_length', hd]));
   }
+  const logitsToKeep = g.input(LOGITS_TO_KEEP_INPUT, TensorType.INT64, []);
 
   // ---- shared per-call tensors: rotary cos/sin and the attention bias ----------------------
   const invFreq = ropeInverseFrequencies(config); // [rotaryDim / 2]
@@ -105,16 +126,23 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     if (options.weights === 'float32') {
       y = g.op('MatMul', [x, g.float(`${name}.weight`, [inn, out], transpose(w, out, inn))]);
     } else {
-      const bits: WeightBits = options.weights === 'int8' ? 8 : 4;
-      const q = quantizeNBits(w, out, inn, bits, options.quantBlockSize ?? 32);
+      const q = quantizedMatrix(name, w, out, inn, options.weights);
       used = q.dequantized;
-      const packed = g.initializer(`${name}.weight_q${bits}`, TensorType.UINT8, [out, q.kBlocks, (q.blockSize * bits) / 8], q.packed);
-      const scales = g.float(`${name}.weight_scales`, [out * q.kBlocks], q.scales);
-      y = g.op('MatMulNBits', [x, packed, scales], { K: inn, N: out, bits, block_size: q.blockSize, accuracy_level: 0 }, 'com.microsoft');
+      y = matMulNBits(x, q);
     }
     if (b) y = g.op('Add', [y, g.float(`${name}.bias`, [out], b)]);
     return { y, used };
   };
+  /** Quantizes W [out, in] and stores it in MatMulNBits' layout. */
+  const quantizedMatrix = (name: string, w: Float32Array, out: number, inn: number, format: WeightFormat): QuantizedInitializer => {
+    const bits: WeightBits = format === 'int8' ? 8 : 4;
+    const q = quantizeNBits(w, out, inn, bits, options.quantBlockSize ?? 32);
+    const packed = g.initializer(`${name}.weight_q${bits}`, TensorType.UINT8, [out, q.kBlocks, (q.blockSize * bits) / 8], q.packed);
+    const scales = g.float(`${name}.weight_scales`, [out * q.kBlocks], q.scales);
+    return { ...q, packedName: packed, scalesName: scales };
+  };
+  const matMulNBits = (x: string, q: QuantizedInitializer): string =>
+    g.op('MatMulNBits', [x, q.packedName, q.scalesName], { K: q.k, N: q.n, bits: q.bits, block_size: q.blockSize, accuracy_level: accuracyLevel }, 'com.microsoft');
   const rmsNorm = (x: string, name: string, w: Float32Array): string => {
     const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const invRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.floatScalar(config.rmsNormEps)])])]);
@@ -146,8 +174,32 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   };
 
   // ---- the layers ------------------------------------------------------------------------
-  const embedding = g.float('model.embed_tokens.weight', [config.vocabSize, H], weights.embedTokens);
-  let hidden = g.op('Gather', [embedding, inputIds], { axis: 0 }); // [B, S, H]
+  const tied = config.tieWordEmbeddings || !weights.lmHead;
+  const tiedFormat = options.weights === 'float32' ? 'float32' : (options.tiedClassifier ?? 'int8');
+  let embedding: string | undefined;
+  let tiedQuantized: QuantizedInitializer | undefined;
+  let hidden: string;
+  if (tied && tiedFormat !== 'float32') {
+    // One quantized copy of the tied matrix serves the classifier (MatMulNBits) and the lookup:
+    // GatherBlockQuantized reads MatMulNBits' [vocab, kBlocks, blob] bytes as they are, one
+    // quantization block per row of the last axis, with the same default zero point.
+    tiedQuantized = quantizedMatrix('model.embed_tokens', weights.embedTokens, config.vocabSize, H, tiedFormat);
+    effective.weights.embedTokens = tiedQuantized.dequantized;
+    const gatherScales = g.float('model.embed_tokens.gather_scales', [config.vocabSize, tiedQuantized.kBlocks, 1], tiedQuantized.scales);
+    const rows = g.op(
+      'GatherBlockQuantized',
+      [tiedQuantized.packedName, inputIds, gatherScales],
+      { gather_axis: 0, quantize_axis: 2, block_size: tiedQuantized.blockSize, bits: tiedQuantized.bits },
+      'com.microsoft',
+    ); // [B, S, kBlocks, blockSize]
+    hidden = g.op('Reshape', [rows, g.int64s([0, 0, tiedQuantized.kBlocks * tiedQuantized.blockSize])]);
+    if (tiedQuantized.kBlocks * tiedQuantized.blockSize !== H) {
+      hidden = g.op('Slice', [hidden, g.int64s([0]), g.int64s([H]), g.int64s([2])]);
+    }
+  } else {
+    embedding = g.float('model.embed_tokens.weight', [config.vocabSize, H], weights.embedTokens);
+    hidden = g.op('Gather', [embedding, inputIds], { axis: 0 }); // [B, S, H]
+  }
   const queryScale = g.floatScalar(1 / Math.sqrt(hd));
 
   weights.layers.forEach((layer, i) => {
@@ -213,25 +265,36 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     hidden = g.op('Add', [hidden, down.y]);
   });
 
-  const normed = rmsNorm(hidden, 'model.norm', weights.finalNorm);
-  if (config.tieWordEmbeddings || !weights.lmHead) {
+  // Only the last k positions reach the classifier (k = 0: all): generation reads one row,
+  // scoring reads every row. Slice from −k clamps to the whole sequence when k ≥ seq.
+  const kept = g.op('Slice', [hidden, g.op('Neg', [g.op('Unsqueeze', [logitsToKeep, g.int64s([0])])]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]);
+  const normed = rmsNorm(kept, 'model.norm', weights.finalNorm);
+  if (tiedQuantized) {
+    g.opNamed('logits', 'Identity', [matMulNBits(normed, tiedQuantized)]);
+  } else if (tied) {
     // Tied classifier: logits = x · Eᵀ with the embedding itself ([vocab, H]), through Gemm
     // on a 2-D view so the embedding is stored once.
     const flat = g.op('Reshape', [normed, g.int64s([-1, H])]);
-    const logitsShape = g.op('Concat', [g.op('Shape', [inputIds]), g.int64s([config.vocabSize])], { axis: 0 });
-    g.opNamed('logits', 'Reshape', [g.op('Gemm', [flat, embedding], { transB: 1 }), logitsShape]);
+    const keptShape = g.op('Shape', [normed], { end: 2 });
+    const logitsShape = g.op('Concat', [keptShape, g.int64s([config.vocabSize])], { axis: 0 });
+    g.opNamed('logits', 'Reshape', [g.op('Gemm', [flat, embedding!], { transB: 1 }), logitsShape]);
   } else {
-    const head = linear(normed, 'lm_head', weights.lmHead, config.vocabSize, H);
+    const head = linear(normed, 'lm_head', weights.lmHead!, config.vocabSize, H);
     effective.weights.lmHead = head.used;
     g.opNamed('logits', 'Identity', [head.y]);
   }
 
-  g.output('logits', TensorType.FLOAT, ['batch_size', 'sequence_length', config.vocabSize]);
+  g.output('logits', TensorType.FLOAT, ['batch_size', 'logits_length', config.vocabSize]);
   for (let i = 0; i < config.numLayers; i++) {
     g.output(`present.${i}.key`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
     g.output(`present.${i}.value`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
   }
   return { graph: g, effectiveModel: effective };
+}
+
+interface QuantizedInitializer extends NBitsWeight {
+  packedName: string;
+  scalesName: string;
 }
 
 /** W [rows, cols] → Wᵀ [cols, rows]. */

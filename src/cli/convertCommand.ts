@@ -10,12 +10,13 @@ import { readSafetensorsModel } from '../builder/safetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
 import { GGUF_TENSOR_TYPES, writeGguf } from '../builder/gguf';
-import type { WeightFormat, KvCacheType } from '../builder/decoderGraph';
+import type { WeightFormat, KvCacheType, MatMulAccuracy } from '../builder/decoderGraph';
 import { parseHfConfig } from '../engine/model/modelConfig';
 import { UsageError, intOption } from './args';
 
 const WEIGHT_FORMATS: WeightFormat[] = ['float32', 'int8', 'int4'];
 const KV_TYPES: KvCacheType[] = ['float32', 'float16'];
+const MATMUL_ACCURACIES: MatMulAccuracy[] = ['int8', 'float32'];
 
 export async function runConvert(argv: string[]): Promise<number> {
   const [source, ...rest] = argv;
@@ -33,6 +34,8 @@ export async function runConvert(argv: string[]): Promise<number> {
       'external-data': { type: 'string', default: 'auto' },
       gguf: { type: 'string' },
       'gguf-type': { type: 'string', default: 'q4_0' },
+      'tied-classifier': { type: 'string', default: 'int8' },
+      'matmul-accuracy': { type: 'string', default: 'int8' },
     },
     strict: true,
   });
@@ -44,7 +47,9 @@ export async function runConvert(argv: string[]): Promise<number> {
   const weights = oneOf(values.weights, 'weights', WEIGHT_FORMATS);
   const kvCache = oneOf(values['kv-cache'], 'kv-cache', KV_TYPES);
   const externalData = oneOf(values['external-data'], 'external-data', ['auto', 'always', 'never'] as const);
-  const graphOptions = { weights, kvCache, externalData };
+  const tiedClassifier = oneOf(values['tied-classifier'], 'tied-classifier', WEIGHT_FORMATS);
+  const matMulAccuracy = oneOf(values['matmul-accuracy'], 'matmul-accuracy', MATMUL_ACCURACIES);
+  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy };
   const started = performance.now();
 
   switch (source) {

@@ -34,6 +34,7 @@ const USAGE = `Usage:
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
                   [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]   (the same weights for llama.cpp; --out optional then)
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
+                  (every convert: [--tied-classifier int8|int4|float32] [--matmul-accuracy int8|float32])
   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
@@ -51,7 +52,10 @@ The default model is the embedded one (models/stories260K, a tiny story model). 
 the graph of a folder that holds several (onnx-community's model.onnx, model_q4.onnx,
 model_fp16.onnx, model_q4f16.onnx, …), by name in DIR or DIR/onnx; without it: the graph
 Download Model fetched, the only one, or the first of model.onnx, model_fp32, model_q4,
-model_int8, model_uint8, model_quantized, model_q4f16, model_fp16.`;
+model_int8, model_uint8, model_quantized, model_q4f16, model_fp16. Before loading, a graph is
+rewritten in memory for speed where it has the pattern (int8 arithmetic for MatMulNBits without
+an accuracy_level, logits of the last position only, an int8 tied classifier in quantized graphs);
+--graph-rewrite off runs the file exactly as exported.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -16,6 +16,12 @@ export interface EngineOptions {
   /** The graph to load when the folder holds several, e.g. model_q4f16.onnx (default: see model/graphFile.ts). */
   onnxFile?: string;
   threads?: number;
+  /**
+   * Rewrite the graph for speed before loading it (model/graphRewrite.ts: int8 MatMulNBits
+   * arithmetic, logits of the last position only, an int8 tied classifier). Default true; false
+   * runs the file exactly as exported.
+   */
+  graphRewrite?: boolean;
 }
 
 export interface GenerateRequest {
@@ -54,7 +60,7 @@ export class Engine {
   static async load(options: EngineOptions): Promise<Engine> {
     const folder = inspectModelFolder(options.modelDir, { onnxFile: options.onnxFile });
     const tokenizer = await ModelTokenizer.fromFolder(folder.dir);
-    const session = await DecoderSession.open(folder, { threads: options.threads });
+    const session = await DecoderSession.open(folder, { threads: options.threads, rewrite: options.graphRewrite === false ? false : undefined });
     return new Engine(folder, tokenizer, session);
   }
 

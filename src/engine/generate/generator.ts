@@ -77,8 +77,8 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     stats.effectiveRatio = cache.rows > 0 ? stats.tokensSeen / cache.rows : 1;
     return { ...stats };
   };
-  /** Makes room for `tokens`, runs them at the next slots and returns their logits. */
-  const forward = (tokens: number[], logits = true): Promise<Float32Array> => compressAndForward(session, cache, compressor, tokens, stats, { logits });
+  /** Makes room for `tokens`, runs them at the next slots and returns the last one's logits (or none). */
+  const forward = (tokens: number[], logits: 'last' | 'none' = 'last'): Promise<Float32Array> => compressAndForward(session, cache, compressor, tokens, stats, { logits });
   const context: number[] = [...promptIds];
   const generated: number[] = [];
   let text = '';
@@ -93,8 +93,8 @@ export async function* runGeneration(session: DecoderSession, cache: KvCache, re
     const chunkSize = Math.min(requestedChunk, compressor.maxChunk(cache));
     const chunk = promptIds.slice(done, done + chunkSize);
     const t0 = performance.now();
-    // Only the last chunk's logits are read: the others are not fetched from onnxruntime.
-    logits = await forward(chunk, done + chunk.length >= promptIds.length);
+    // Only the last token of the last chunk has logits anyone reads.
+    logits = await forward(chunk, done + chunk.length >= promptIds.length ? 'last' : 'none');
     stats.prefillMs += performance.now() - t0;
     done += chunk.length;
     stats.promptTokens = done;

@@ -4,7 +4,7 @@
 
 import type { KvCompressor } from '../kv/compressor';
 import type { KvCache } from '../kv/kvCache';
-import type { DecoderSession } from '../model/decoderSession';
+import type { DecoderSession, LogitsWanted } from '../model/decoderSession';
 
 export interface StepCounters {
   compressions: number;
@@ -14,7 +14,7 @@ export interface StepCounters {
 
 /**
  * Makes room for `tokens` (at most compressor.maxChunk(cache) of them), runs them and returns
- * their logits [n, vocab] (an empty array with `logits: false`: not fetched, not copied).
+ * their logits as DecoderSession.forward does ([n, vocab] by default; see `logits` there).
  */
 export async function compressAndForward(
   session: DecoderSession,
@@ -22,7 +22,7 @@ export async function compressAndForward(
   compressor: KvCompressor,
   tokens: number[],
   counters: StepCounters,
-  options: { logits?: boolean } = {},
+  options: { logits?: LogitsWanted } = {},
 ): Promise<Float32Array> {
   const c0 = performance.now();
   // The transform's matrix products go to onnxruntime when the compressor can use it.

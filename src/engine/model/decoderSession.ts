@@ -2,17 +2,28 @@
 // on a chunk of tokens against a KvCache and stores the `present` rows back into the cache; it
 // also offers compressors a batched MatMul on onnxruntime (`multiply`).
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { KvCache } from '../kv/kvCache';
-import type { ModelFolder } from './modelFolder';
+import { decodeOnnxModel, type ModelFolder } from './modelFolder';
 import { ModelRuntimeError } from './errors';
 import type { BatchedMultiply } from '../kv/compressor';
 import { createBatchedMultiply } from './batchedMatMul';
 import { float16ToFloat32 } from '../floatFormats';
+import { rewriteDecoderGraph, type GraphRewriteOptions } from './graphRewrite';
+
+/** Which logits a forward pass returns: every token's, the last token's, or none. */
+export type LogitsWanted = 'all' | 'last' | 'none';
 
 export interface SessionOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per core). */
   threads?: number;
+  /** Rewrites of the graph before loading (graphRewrite.ts); false loads the file as it is. */
+  rewrite?: GraphRewriteOptions | false;
+  /** onnxruntime session options over the engine's defaults (for benchmarks that tune them). */
+  onnxruntime?: ort.InferenceSession.SessionOptions;
 }
 
 export class DecoderSession {
@@ -20,6 +31,10 @@ export class DecoderSession {
     readonly folder: ModelFolder,
     private readonly session: ort.InferenceSession,
     private readonly threads: number,
+    /** The loaded graph takes num_logits_to_keep (as written, or added by the rewrite). */
+    private readonly hasLogitsToKeep: boolean,
+    /** What the rewrite changed in the graph before loading (empty: loaded as written). */
+    readonly graphChanges: string[],
   ) {}
 
   private matMul: Promise<{ multiply: BatchedMultiply; release: () => Promise<void> }> | undefined;
@@ -34,14 +49,31 @@ export class DecoderSession {
 
   static async open(folder: ModelFolder, options: SessionOptions = {}): Promise<DecoderSession> {
     try {
-      const session = await ort.InferenceSession.create(folder.onnxPath, {
+      const sessionOptions: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
         intraOpNumThreads: options.threads ?? 0,
         interOpNumThreads: 1,
         logSeverityLevel: 3,
-      });
-      return new DecoderSession(folder, session, options.threads ?? 0);
+        // Worker threads sleep between their tasks instead of spinning: spinning took the cores
+        // the JavaScript between steps (sampling, the cache) and other processes need, and
+        // measured slower (docs/speed.md).
+        extra: { session: { 'intra_op.allow_spinning': '0' } },
+        ...options.onnxruntime,
+      };
+      const rewrite = options.rewrite === false ? undefined : rewriteDecoderGraph(decodeOnnxModel(fs.readFileSync(folder.onnxPath)), folder.onnxPath, options.rewrite);
+      let session: ort.InferenceSession;
+      if (rewrite?.model) {
+        // Loaded from memory: external weights are found in the graph's own folder.
+        const bytes = onnx.ModelProto.encode(rewrite.model).finish();
+        session = await ort.InferenceSession.create(bytes, {
+          ...sessionOptions,
+          extra: { ...sessionOptions.extra, session: { ...(sessionOptions.extra?.session as object | undefined), model_external_initializers_file_folder_path: path.dirname(folder.onnxPath) } },
+        });
+      } else {
+        session = await ort.InferenceSession.create(folder.onnxPath, sessionOptions);
+      }
+      return new DecoderSession(folder, session, options.threads ?? 0, folder.signature.hasLogitsToKeep || (rewrite?.hasLogitsToKeep ?? false), rewrite?.changes ?? []);
     } catch (error) {
       throw new ModelRuntimeError(
         `onnxruntime could not load ${folder.onnxPath}: ${(error as Error).message}. The file may be corrupt or use operators this onnxruntime-node (${ort.env.versions.node}) lacks; rebuild or re-download the model, or choose another.`,
@@ -61,19 +93,22 @@ export class DecoderSession {
 
   /**
    * Runs `tokens` at slot positions cache.rows … cache.rows + n − 1, appends their keys and
-   * values to the cache, and returns the logits of every token: [n, vocab] row-major. With
-   * `logits: false` they are not fetched and an empty array comes back, for prefill chunks
-   * whose logits nobody reads: this saves copying n × vocab floats out of onnxruntime (the
-   * graph still computes them; onnxruntime runs every node whatever is fetched).
+   * values to the cache, and returns logits [rows, vocab] row-major: of every token with
+   * `logits: 'all'` (the default, for scoring), of the last token only with 'last' (generation),
+   * none with 'none' (prefill chunks whose logits nobody reads; an empty array comes back).
+   * A graph with the num_logits_to_keep input computes only the rows asked for (the classifier
+   * is a sixth of a token's work on a 150k vocabulary); without it the graph computes every row
+   * and 'last' returns a view of the last one.
    *
    * (Tried and dropped: having onnxruntime write `present` into reused buffers of the cache
    * through preallocated fetches made decoding slower, 0.27–0.91× in scripts/decode-ab.ts:
    * onnxruntime-node 1.30 still copies, and the graph's Concat copies the cache anyway.)
    */
-  async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: boolean } = {}): Promise<Float32Array> {
+  async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: LogitsWanted } = {}): Promise<Float32Array> {
     const n = tokens.length;
     const past = cache.rows;
     const total = past + n;
+    const wanted = options.logits ?? 'all';
     const { numLayers, numKvHeads, headDim } = cache.shape;
     const kvType = cache.elementType === 'float16' ? 'float16' : 'float32';
     const ids = new BigInt64Array(n);
@@ -87,13 +122,16 @@ export class DecoderSession {
       for (let i = 0; i < n; i++) positions[i] = BigInt(past + i);
       feeds.position_ids = new ort.Tensor('int64', positions, [1, n]);
     }
+    if (this.hasLogitsToKeep) {
+      feeds.num_logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(wanted === 'all' ? 0n : 1n), []);
+    }
     for (let layer = 0; layer < numLayers; layer++) {
       feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.keys(layer), [1, numKvHeads, past, headDim]);
       feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.values(layer), [1, numKvHeads, past, headDim]);
     }
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = options.logits ?? true ? await this.session.run(feeds) : await this.session.run(feeds, this.presentNames());
+      results = wanted === 'none' ? await this.session.run(feeds, this.presentNames()) : await this.session.run(feeds);
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
@@ -104,7 +142,9 @@ export class DecoderSession {
       values.push(kvData(results[`present.${layer}.value`]!));
     }
     cache.replaceRows(keys, values, total);
-    return results.logits ? logitsData(results.logits) : new Float32Array(0);
+    if (!results.logits) return new Float32Array(0);
+    const logits = logitsData(results.logits);
+    return wanted === 'last' ? logits.subarray(logits.length - this.vocabSize) : logits;
   }
 
   private presentNames(): string[] {

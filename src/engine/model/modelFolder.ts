@@ -21,6 +21,8 @@ export type KvElementType = 'float32' | 'float16';
 /** What the decoder graph looks like from the outside. */
 export interface DecoderSignature {
   hasPositionIds: boolean;
+  /** The graph takes num_logits_to_keep (logits of the last k positions; 0: all). */
+  hasLogitsToKeep: boolean;
   /** past_key_values inputs and present outputs (always the same). */
   kvElementType: KvElementType;
   logitsElementType: KvElementType;
@@ -152,10 +154,10 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
   if (!inputNames.has('attention_mask')) throw new ModelSignatureError(`${where} has no attention_mask input; it is not a decoder with the expected signature.`);
   if (!outputNames.has('logits')) throw new ModelSignatureError(`${where} has no logits output (outputs: ${[...outputNames].join(', ')}).`);
 
-  const known = new Set(['input_ids', 'attention_mask', 'position_ids']);
+  const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'num_logits_to_keep']);
   const unknown = [...inputNames].filter((n) => !known.has(n) && !PAST.test(n));
   if (unknown.length > 0) {
-    throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, past_key_values.{i}.key|value.`);
+    throw new UnsupportedModelError(`${where} needs inputs the engine does not provide: ${unknown.join(', ')}. Supported inputs: input_ids, attention_mask, position_ids, num_logits_to_keep, past_key_values.{i}.key|value.`);
   }
 
   for (const input of inputs) {
@@ -214,7 +216,7 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
     throw new ModelSignatureError(`${where} has ${presentCount} present outputs for ${config.numLayers} layers.`);
   }
   const fusedAttentionOps = [...new Set((graph.node ?? []).map((n) => n.opType ?? '').filter((op) => FUSED_ROTARY_OPS.has(op)))];
-  return { hasPositionIds: inputNames.has('position_ids'), kvElementType: kvElementType ?? 'float32', logitsElementType, numLayers: config.numLayers, fusedAttentionOps };
+  return { hasPositionIds: inputNames.has('position_ids'), hasLogitsToKeep: inputNames.has('num_logits_to_keep'), kvElementType: kvElementType ?? 'float32', logitsElementType, numLayers: config.numLayers, fusedAttentionOps };
 }
 
 function elementTypeCode(value: onnx.IValueInfoProto): number {

@@ -45,7 +45,7 @@ export async function collectSegmentCoefficients(session: DecoderSession, texts:
     if (tokens.length <= prefix) continue;
     if (tokens.length > config.maxPositionEmbeddings) throw new RangeError(`collectSegmentCoefficients: a text of ${tokens.length} tokens exceeds the model's ${config.maxPositionEmbeddings}-token context; split it`);
     const cache = session.createCache(tokens.length);
-    for (let at = 0; at < tokens.length; at += chunkSize) await session.forward(tokens.slice(at, at + chunkSize), cache);
+    for (let at = 0; at < tokens.length; at += chunkSize) await session.forward(tokens.slice(at, at + chunkSize), cache, { logits: 'none' });
     const n = cache.rows;
     const L = n - prefix;
     const positions = Float64Array.from({ length: L }, (_, j) => prefix + j);
@@ -181,11 +181,11 @@ export async function sampleCalibrationTexts(session: DecoderSession, options: {
     const sampler = new Sampler({ temperature: 1 }, createRng((options.seed ?? 0) * 7919 + t), vocab);
     const cache = session.createCache(length);
     const tokens = [bos];
-    let logits = await session.forward([bos], cache);
+    let logits = await session.forward([bos], cache, { logits: 'last' });
     while (tokens.length < length) {
       const next = sampler.sample(logits.subarray(logits.length - vocab));
       tokens.push(next);
-      if (tokens.length < length) logits = await session.forward([next], cache);
+      if (tokens.length < length) logits = await session.forward([next], cache, { logits: 'last' });
     }
     texts.push(tokens);
   }

@@ -72,10 +72,10 @@ export async function buildSegment(session: DecoderSession, rotary: RotarySpec, 
   const compressor = segmentCompressor(settings, P, rotary);
   const cache = session.createCache(settings.capacity);
   const counters: StepCounters = { compressions: 0, compressMs: 0, maxPosition: -1 };
-  if (P > 0) await session.forward(prefixIds, cache);
+  if (P > 0) await session.forward(prefixIds, cache, { logits: 'none' });
   for (let done = 0; done < fileIds.length; ) {
     const n = Math.min(settings.chunk, compressor.maxChunk(cache), fileIds.length - done);
-    await compressAndForward(session, cache, compressor, fileIds.slice(done, done + n) as number[], counters);
+    await compressAndForward(session, cache, compressor, fileIds.slice(done, done + n) as number[], counters, { logits: 'none' });
     done += n;
   }
   const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;

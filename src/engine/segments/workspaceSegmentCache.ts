@@ -282,7 +282,7 @@ export class WorkspaceSegmentCache {
     }
 
     const cache = this.session.createCache(budget);
-    if (P > 0) await this.session.forward(this.prefixIds, cache);
+    if (P > 0) await this.session.forward(this.prefixIds, cache, { logits: 'none' });
     const { numLayers, numKvHeads: heads, headDim: dim } = cache.shape;
     const total = P + chosen.reduce((n, i) => n + allocation.rows[i]!, 0);
     const keys = Array.from({ length: numLayers }, () => new Float32Array(heads * total * dim));
