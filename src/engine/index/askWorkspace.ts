@@ -1,0 +1,290 @@
+// Ask About Workspace on the workspace index: the one orchestration the CLI (`freqkv ask`), the
+// extension's worker and the benchmark call.
+//
+//   1. refresh: stat every file (or only the watcher's paths), read the changed ones;
+//   2. score every file against the question (BM25 needs no prefill) and rank them; the token
+//      limit (maxWorkspaceTokens) applies to the ranked list, so it cuts the least relevant;
+//   3. answer first: prefill the relevant files that have no segment yet, most relevant first,
+//      while the time predicted from the measured prefill tokens/s stays within the
+//      first-answer budget (firstAnswerSeconds); the rest waits for background indexing;
+//   4. assemble the cache from the segments of the ranked files and generate.
+// Files that are relevant but not indexed yet are reported as such (`notIndexed`).
+
+import { Engine, type GenerateRequest } from '../engine';
+import type { GenerationEvent, StopReason } from '../generate/generator';
+import type { GenerationStats } from '../generate/stats';
+import { defaultRecentWindow, type CacheOptions } from '../kv/createCompressor';
+import type { CodecName } from '../segments/codec';
+import { loadOrCalibrateCodecState, type LoadedCodecState } from '../segments/codecStateStore';
+import { WorkspaceSegmentCache, type AssembledCache } from '../segments/workspaceSegmentCache';
+import { IngestCancelledError } from '../workspace/ingest';
+import { WORKSPACE_DEFAULTS } from './defaults';
+import type { IndexSource } from './directorySource';
+import { WorkspaceIndex, type IndexedFile, type RefreshReport } from './workspaceIndex';
+
+/** With no prefill speed measured yet, a first answer prefills a relevant file blind only up to this size. */
+export const PROBE_TOKENS = 2048;
+
+export interface IndexSettings {
+  codec: CodecName;
+  /** Cache rows files are prefilled in and answers assembled in (the model's context by default). */
+  capacity?: number;
+  sinks?: number;
+  retain?: number;
+  recent?: number;
+  prefillChunk?: number;
+  /** The segment store; undefined keeps everything in memory. */
+  storeDir?: string;
+  maxStoreBytes?: number;
+  workspaceId: string;
+  maxFileBytes?: number;
+  maxFiles?: number;
+  /** Writes store files (tests inject a full disk). */
+  writeFile?: (file: string, bytes: Uint8Array) => void;
+}
+
+export interface OpenedIndex {
+  index: WorkspaceIndex;
+  codecState: LoadedCodecState;
+}
+
+/**
+ * The workspace index for a model and settings: the codec's state loaded (RVQ codebooks are
+ * calibrated once per model; `signal` is checked after it), the manifest reloaded.
+ */
+export async function openWorkspaceIndex(engine: Engine, settings: IndexSettings, source: IndexSource, options: { signal?: AbortSignal; onCalibrating?: () => void } = {}): Promise<OpenedIndex> {
+  const capacity = settings.capacity ?? engine.contextLength;
+  const sinks = settings.sinks ?? WORKSPACE_DEFAULTS.sinks;
+  const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec, { onCalibrating: options.onCalibrating });
+  options.signal?.throwIfAborted();
+  const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, {
+    codec: settings.codec,
+    codecState: codecState.state,
+    capacity,
+    sinks,
+    retain: settings.retain ?? WORKSPACE_DEFAULTS.retain,
+    recent: settings.recent ?? defaultRecentWindow(capacity, sinks),
+    prefillChunk: settings.prefillChunk,
+    storeDir: settings.storeDir,
+    maxStoreBytes: settings.maxStoreBytes,
+    workspaceId: settings.workspaceId,
+    writeFile: settings.writeFile,
+  });
+  const index = WorkspaceIndex.open(segments, source, { workspaceId: settings.workspaceId, maxFileBytes: settings.maxFileBytes, maxFiles: settings.maxFiles });
+  return { index, codecState };
+}
+
+export interface AskWorkspaceOptions {
+  maxNewTokens: number;
+  sampling: GenerateRequest['sampling'];
+  seed?: number;
+  stopStrings?: string[];
+  prefillChunkSize?: number;
+  /** The answer's cache policy; its capacity is the index's. */
+  cache?: Omit<CacheOptions, 'capacity'>;
+  /** The most tokens of ranked files the answer draws on; 0 or undefined: no limit. */
+  maxWorkspaceTokens?: number;
+  /** The first-answer budget: seconds of prefill for files not indexed yet (default 60). */
+  firstAnswerSeconds?: number;
+  /** Refresh the file list first (default true); `paths` limits it to a watcher's changed paths. */
+  refresh?: boolean | { paths: readonly string[] };
+}
+
+export type AskWorkspaceEvent =
+  | { kind: 'refresh'; filesSeen: number; filesRead: number }
+  /** Files prefilled for this answer (not indexed before). */
+  | { kind: 'index'; filesDone: number; filesTotal: number; tokensDone: number; tokensTotal: number; path?: string }
+  | GenerationEvent;
+
+export interface RankedFile {
+  path: string;
+  tokens: number;
+  score: number;
+  indexed: boolean;
+}
+
+export interface AskWorkspaceResult {
+  reason: StopReason;
+  text: string;
+  stats: GenerationStats;
+  /** From the call to the first token (refresh, prefill for the answer, assembly, question prefill). */
+  timeToFirstTokenMs: number | null;
+  refresh: RefreshReport | undefined;
+  /** Files prefilled for this answer. */
+  indexedForAnswer: { files: number; tokens: number; ms: number };
+  /** The first-answer budget in tokens at the measured speed (null before any measurement). */
+  firstAnswerTokens: number | null;
+  assembled: Pick<AssembledCache, 'files' | 'dropped' | 'prefixRows' | 'segmentBudget' | 'tokensRepresented' | 'assembleMs'> & { rows: number };
+  /** Relevant files (score > 0) not in the cache because they are not indexed yet, most relevant first. */
+  notIndexed: RankedFile[];
+  /** Files past maxWorkspaceTokens (the least relevant). */
+  overTokenLimit: RankedFile[];
+  /** Files and tokens known and indexed after this answer. */
+  counts: ReturnType<WorkspaceIndex['counts']>;
+  warnings: string[];
+}
+
+/** Every known file ranked by relevance (then by path), and the cut at the token limit. */
+export function rankFiles(files: Iterable<IndexedFile>, scores: ReadonlyMap<string, number>, maxTokens: number | undefined): { kept: RankedFile[]; over: RankedFile[] } {
+  const ranked: RankedFile[] = [];
+  for (const f of files) ranked.push({ path: f.path, tokens: f.tokens, score: scores.get(f.path) ?? 0, indexed: f.segment !== undefined });
+  ranked.sort((a, b) => b.score - a.score || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (!maxTokens || maxTokens <= 0) return { kept: ranked, over: [] };
+  const kept: RankedFile[] = [];
+  const over: RankedFile[] = [];
+  let total = 0;
+  for (const f of ranked) {
+    if (total + f.tokens <= maxTokens) {
+      kept.push(f);
+      total += f.tokens;
+    } else {
+      over.push(f);
+    }
+  }
+  return { kept, over };
+}
+
+/**
+ * The files to prefill before a first answer, most relevant first: the relevant ones not
+ * indexed, while the predicted prefill time stays within `budgetMs` (a file that does not fit
+ * is passed over for the next, smaller one). Without a measured speed, only a file of at most
+ * PROBE_TOKENS is taken first, and the speed it shows decides the rest (the caller re-plans).
+ */
+export function nextFileForAnswer(candidates: readonly RankedFile[], tokensPerSecond: number | undefined, remainingMs: number): RankedFile | undefined {
+  for (const f of candidates) {
+    if (f.indexed || f.score <= 0) continue;
+    if (tokensPerSecond === undefined) {
+      if (f.tokens <= PROBE_TOKENS) return f;
+      continue;
+    }
+    if ((f.tokens / tokensPerSecond) * 1000 <= remainingMs) return f;
+  }
+  return undefined;
+}
+
+export async function askWorkspace(
+  engine: Engine,
+  index: WorkspaceIndex,
+  question: string,
+  options: AskWorkspaceOptions,
+  signal?: AbortSignal,
+  onEvent?: (event: AskWorkspaceEvent) => void,
+): Promise<AskWorkspaceResult> {
+  const started = performance.now();
+  try {
+    return await askIndexed(engine, index, question, options, started, signal, onEvent);
+  } catch (error) {
+    // Cancelled before the generation started (while refreshing, prefilling or assembling).
+    if (signal?.aborted && !(error instanceof IngestCancelledError)) throw new IngestCancelledError(`The question was cancelled after ${((performance.now() - started) / 1000).toFixed(1)} s, before its answer started; the files prefilled so far are kept.`);
+    throw error;
+  }
+}
+
+async function askIndexed(
+  engine: Engine,
+  index: WorkspaceIndex,
+  question: string,
+  options: AskWorkspaceOptions,
+  started: number,
+  signal: AbortSignal | undefined,
+  onEvent: ((event: AskWorkspaceEvent) => void) | undefined,
+): Promise<AskWorkspaceResult> {
+  const warningsBefore = index.warnings.length;
+  let refresh: RefreshReport | undefined;
+  if (options.refresh !== false) {
+    refresh = await index.refresh({
+      paths: typeof options.refresh === 'object' ? options.refresh.paths : undefined,
+      signal,
+      onProgress: (p) => onEvent?.({ kind: 'refresh', ...p }),
+    });
+  }
+  const scores = index.score(question);
+  const { kept, over } = rankFiles(index.files.values(), scores, options.maxWorkspaceTokens);
+
+  // Answer first: the relevant files not indexed yet, within the first-answer budget.
+  const budgetMs = (options.firstAnswerSeconds ?? WORKSPACE_DEFAULTS.firstAnswerSeconds) * 1000;
+  const indexStarted = performance.now();
+  const forAnswer = { files: 0, tokens: 0, ms: 0 };
+  const tried = new Set<string>();
+  const wanted = kept.filter((f) => f.score > 0 && !f.indexed);
+  const wantedTokens = wanted.reduce((n, f) => n + f.tokens, 0);
+  for (;;) {
+    signal?.throwIfAborted();
+    const remaining = budgetMs - (performance.now() - started);
+    const next = nextFileForAnswer(
+      kept.filter((f) => !tried.has(f.path)),
+      index.prefillTokensPerSecond,
+      remaining,
+    );
+    if (!next) break;
+    tried.add(next.path);
+    onEvent?.({ kind: 'index', filesDone: forAnswer.files, filesTotal: wanted.length, tokensDone: forAnswer.tokens, tokensTotal: wantedTokens, path: next.path });
+    const done = await index.indexFile(next.path, signal);
+    if (done) {
+      next.indexed = true;
+      next.tokens = index.files.get(next.path)?.tokens ?? next.tokens;
+      forAnswer.files++;
+      forAnswer.tokens += done.tokens;
+    }
+  }
+  forAnswer.ms = performance.now() - indexStarted;
+  if (forAnswer.files > 0) onEvent?.({ kind: 'index', filesDone: forAnswer.files, filesTotal: wanted.length, tokensDone: forAnswer.tokens, tokensTotal: wantedTokens });
+  index.save();
+
+  const capacity = index.segments.settings.capacity;
+  const assembled = await index.assemble(
+    question,
+    scores,
+    kept.filter((f) => f.indexed).map((f) => f.path),
+    { reserveRows: Math.min(options.maxNewTokens, 64) },
+  );
+  const notIndexed = kept.filter((f) => !f.indexed && f.score > 0);
+  const request: GenerateRequest = {
+    promptIds: assembled.questionIds,
+    startCache: assembled.cache,
+    cachedTokens: assembled.tokensRepresented,
+    maxNewTokens: options.maxNewTokens,
+    sampling: options.sampling,
+    seed: options.seed,
+    stopStrings: options.stopStrings,
+    prefillChunkSize: options.prefillChunkSize,
+    cache: { method: 'freqkv', ...options.cache, capacity },
+    signal,
+  };
+  const warnings = [...index.warnings.slice(warningsBefore), ...assembled.warnings];
+  const chosen = engine.chooseCompressor({ cache: request.cache });
+  warnings.push(...chosen.warnings);
+  let firstTokenAt: number | undefined;
+  // The generation's time to first token counts from its start; the answer's from the question.
+  const setupMs = performance.now() - started;
+  for await (const generated of engine.generate(request)) {
+    if (generated.kind === 'token') firstTokenAt ??= performance.now();
+    const event = generated.stats.timeToFirstTokenMs > 0 ? { ...generated, stats: { ...generated.stats, timeToFirstTokenMs: generated.stats.timeToFirstTokenMs + setupMs } } : generated;
+    onEvent?.(event);
+    if (event.kind === 'done') {
+      return {
+        reason: event.reason,
+        text: event.text,
+        stats: event.stats,
+        timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - started,
+        refresh,
+        indexedForAnswer: forAnswer,
+        firstAnswerTokens: index.prefillTokensPerSecond === undefined ? null : Math.round((index.prefillTokensPerSecond * budgetMs) / 1000),
+        assembled: {
+          files: assembled.files,
+          dropped: assembled.dropped,
+          prefixRows: assembled.prefixRows,
+          segmentBudget: assembled.segmentBudget,
+          tokensRepresented: assembled.tokensRepresented,
+          assembleMs: assembled.assembleMs,
+          rows: assembled.cache.rows,
+        },
+        notIndexed,
+        overTokenLimit: over,
+        counts: index.counts(),
+        warnings: [...new Set(warnings)],
+      };
+    }
+  }
+  throw new Error('The generation ended without a done event (an engine bug).');
+}
