@@ -115,11 +115,16 @@ describe('workspace index', () => {
       { path: 'done.ts', tokens: 10, score: 3, indexed: true },
       { path: 'other.ts', tokens: 10, score: 0, indexed: false },
     ];
-    // 150 tokens/s and 60 s: 9000 tokens fit, exactly.
-    expect(nextFileForAnswer(ranked, 150, 60_000)?.path).toBe('big.ts');
-    expect(nextFileForAnswer(ranked, 150, 59_000)?.path).toBe('mid.ts');
-    expect(nextFileForAnswer(ranked, 150, 5_000)).toBeUndefined();
-    expect(nextFileForAnswer(ranked, undefined, 60_000)?.path).toBe('mid.ts');
+    // 150 tokens/s for 60 s: 9000 tokens fit, exactly.
+    expect(nextFileForAnswer(ranked, 150, 60_000, 60_000)?.path).toBe('big.ts');
+    expect(nextFileForAnswer(ranked, 150, 60_000, 59_000)?.path).toBe('mid.ts');
+    expect(nextFileForAnswer(ranked, 150, 60_000, 5_000)).toBeUndefined();
+    // The answer set is what 60 s could prefill: with big.ts in it, mid.ts is over.
+    expect(nextFileForAnswer([{ ...ranked[0]!, indexed: true }, ...ranked.slice(1)], 150, 60_000, 60_000)).toBeUndefined();
+    // Files that match nothing are not prefilled for a question that matches something.
+    expect(nextFileForAnswer(ranked.map((f) => ({ ...f, indexed: f.score > 0 })), 150, 60_000, 60_000)).toBeUndefined();
+    expect(nextFileForAnswer(ranked.map((f) => ({ ...f, score: 0 })), 150, 60_000, 60_000)?.path).toBe('big.ts');
+    expect(nextFileForAnswer(ranked, undefined, 60_000, 60_000)?.path).toBe('mid.ts');
     expect(PROBE_TOKENS).toBeLessThan(9000);
   });
 

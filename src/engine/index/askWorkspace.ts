@@ -145,14 +145,25 @@ export function rankFiles(files: Iterable<IndexedFile>, scores: ReadonlyMap<stri
 }
 
 /**
- * The files to prefill before a first answer, most relevant first: the relevant ones not
- * indexed, while the predicted prefill time stays within `budgetMs` (a file that does not fit
- * is passed over for the next, smaller one). Without a measured speed, only a file of at most
- * PROBE_TOKENS is taken first, and the speed it shows decides the rest (the caller re-plans).
+ * The next file to prefill before an answer. The answer set is the ranked files (indexed or not)
+ * that the first-answer budget could prefill at the measured speed: most relevant first, a file
+ * that would overflow it passed over for the next, smaller one. Of that set, the most relevant
+ * file not indexed yet is next if its predicted prefill time fits in what is left of the budget.
+ * So a question asked again, or one whose files are indexed, prefills nothing. Without a
+ * measured speed, a file of at most PROBE_TOKENS goes first and the speed it shows decides the rest.
  */
-export function nextFileForAnswer(candidates: readonly RankedFile[], tokensPerSecond: number | undefined, remainingMs: number): RankedFile | undefined {
-  for (const f of candidates) {
-    if (f.indexed || f.score <= 0) continue;
+export function nextFileForAnswer(ranked: readonly RankedFile[], tokensPerSecond: number | undefined, budgetMs: number, remainingMs: number): RankedFile | undefined {
+  const anyRelevant = ranked.some((f) => f.score > 0);
+  const capTokens = tokensPerSecond === undefined ? Infinity : (tokensPerSecond * budgetMs) / 1000;
+  let inSet = 0;
+  for (const f of ranked) {
+    // A question no file matches draws on the files in path order.
+    if (anyRelevant && f.score <= 0) break;
+    if (inSet + f.tokens > capTokens) continue;
+    if (f.indexed) {
+      inSet += f.tokens;
+      continue;
+    }
     if (tokensPerSecond === undefined) {
       if (f.tokens <= PROBE_TOKENS) return f;
       continue;
@@ -205,23 +216,17 @@ async function askIndexed(
   const budgetMs = (options.firstAnswerSeconds ?? WORKSPACE_DEFAULTS.firstAnswerSeconds) * 1000;
   const indexStarted = performance.now();
   const forAnswer = { files: 0, tokens: 0, ms: 0 };
-  const tried = new Set<string>();
   const wanted = kept.filter((f) => f.score > 0 && !f.indexed);
   const wantedTokens = wanted.reduce((n, f) => n + f.tokens, 0);
   for (;;) {
     signal?.throwIfAborted();
-    const remaining = budgetMs - (performance.now() - started);
-    const next = nextFileForAnswer(
-      kept.filter((f) => !tried.has(f.path)),
-      index.prefillTokensPerSecond,
-      remaining,
-    );
+    const next = nextFileForAnswer(kept, index.prefillTokensPerSecond, budgetMs, budgetMs - (performance.now() - started));
     if (!next) break;
-    tried.add(next.path);
     onEvent?.({ kind: 'index', filesDone: forAnswer.files, filesTotal: wanted.length, tokensDone: forAnswer.tokens, tokensTotal: wantedTokens, path: next.path });
     const done = await index.indexFile(next.path, signal);
+    // Indexed, or gone (then it is no candidate any more either way).
+    next.indexed = true;
     if (done) {
-      next.indexed = true;
       next.tokens = index.files.get(next.path)?.tokens ?? next.tokens;
       forAnswer.files++;
       forAnswer.tokens += done.tokens;
@@ -235,10 +240,10 @@ async function askIndexed(
   const assembled = await index.assemble(
     question,
     scores,
-    kept.filter((f) => f.indexed).map((f) => f.path),
+    kept.filter((f) => index.files.get(f.path)?.segment !== undefined).map((f) => f.path),
     { reserveRows: Math.min(options.maxNewTokens, 64) },
   );
-  const notIndexed = kept.filter((f) => !f.indexed && f.score > 0);
+  const notIndexed = kept.filter((f) => f.score > 0 && index.files.get(f.path)?.segment === undefined);
   const request: GenerateRequest = {
     promptIds: assembled.questionIds,
     startCache: assembled.cache,
