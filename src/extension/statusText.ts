@@ -2,6 +2,7 @@
 // the formatting is tested in plain node. Bytes use decimal units (1 MB = 10^6 bytes).
 
 import type { GenerationStats } from '../engine/generate/stats';
+import type { IndexStatus } from '../protocol';
 
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '? B';
@@ -42,4 +43,26 @@ export function statusBarTooltip(stats: GenerationStats | null, modelDir: string
     `Time to first token: ${stats.timeToFirstTokenMs.toFixed(0)} ms`,
     'Click for the cache statistics.',
   ].join('\n');
+}
+
+/** Background indexing in the status bar: `Indexing 120/880 files · 14 %`. */
+export function indexingStatusText(status: IndexStatus): string {
+  const files = `${status.filesDone}/${status.filesTotal} files · ${status.percent} %`;
+  switch (status.state) {
+    case 'indexing':
+      return `$(sync~spin) Indexing ${files}`;
+    case 'paused':
+      return `Indexed ${files} (paused)`;
+    case 'done':
+      return `Indexed ${status.filesTotal} files`;
+    default:
+      return 'Indexing failed';
+  }
+}
+
+/** The tooltip line for the index: files, tokens, speed and why it stopped. */
+export function indexingTooltip(status: IndexStatus): string {
+  const speed = status.state === 'indexing' && status.tokensPerSecond > 0 ? `, ${status.tokensPerSecond.toFixed(0)} tokens/s` : '';
+  const why = status.message ? `\n${status.message}` : '';
+  return `Workspace index: ${status.filesDone}/${status.filesTotal} files, ${status.tokensDone.toLocaleString('en-US')}/${status.tokensTotal.toLocaleString('en-US')} tokens (${status.percent} %)${speed}; ${status.state}.${why}`;
 }

@@ -153,6 +153,7 @@ export function rankFiles(files: Iterable<IndexedFile>, scores: ReadonlyMap<stri
  * measured speed, a file of at most PROBE_TOKENS goes first and the speed it shows decides the rest.
  */
 export function nextFileForAnswer(ranked: readonly RankedFile[], tokensPerSecond: number | undefined, budgetMs: number, remainingMs: number): RankedFile | undefined {
+  if (remainingMs <= 0) return undefined;
   const anyRelevant = ranked.some((f) => f.score > 0);
   const capTokens = tokensPerSecond === undefined ? Infinity : (tokensPerSecond * budgetMs) / 1000;
   let inSet = 0;

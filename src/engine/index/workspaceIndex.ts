@@ -261,6 +261,8 @@ export class WorkspaceIndex {
         const file = reason ? undefined : await this.source.stat(p);
         if (file) await visit(file);
         else if (this.forget(p)) report.removed++;
+        // A deleted or excluded folder: every file under it.
+        else for (const known of [...this.files.keys()]) if (known.startsWith(`${p}/`) && this.forget(known)) report.removed++;
       }
     } else {
       for await (const entry of this.source.list(options.signal)) {
