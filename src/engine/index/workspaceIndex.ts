@@ -364,9 +364,14 @@ export class WorkspaceIndex {
     return { tokens: ref.tokens, ms };
   }
 
-  /** Files without a segment, in the given order (default: by path). */
+  /**
+   * Files without a segment, in the given order (default: fewest tokens first, then by path, so
+   * the most files become answerable soonest and a huge file does not hold up the rest).
+   */
   pending(order?: readonly string[]): IndexedFile[] {
-    const files = order ? order.map((p) => this.files.get(p)).filter((f): f is IndexedFile => f !== undefined) : [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+    const files = order
+      ? order.map((p) => this.files.get(p)).filter((f): f is IndexedFile => f !== undefined)
+      : [...this.files.values()].sort((a, b) => a.tokens - b.tokens || (a.path < b.path ? -1 : 1));
     return files.filter((f) => !f.segment);
   }
 
