@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
 import { FreqKvError } from '../engine/errors';
 import { DEFAULT_MAX_FILE_BYTES, IngestCancelledError, ingestDirectory, readSourceFile } from '../engine/workspace/ingest';
-import { askWorkspace, openWorkspaceIndex, type OpenedIndex } from '../engine/index/askWorkspace';
+import { askWorkspace, NoWorkspaceFilesError, openWorkspaceIndex, type OpenedIndex } from '../engine/index/askWorkspace';
 import { WORKSPACE_DEFAULTS } from '../engine/index/defaults';
 import { DirectorySource } from '../engine/index/directorySource';
 import type { IndexProgress } from '../engine/index/workspaceIndex';
@@ -202,11 +202,12 @@ export async function runAsk(argv: string[]): Promise<number> {
           if (!values.json) process.stdout.write(event.text);
         }
       },
-    );
+    ).catch((error: unknown) => {
+      // The CLI's words for an empty workspace: the folder and its options.
+      if (error instanceof NoWorkspaceFilesError) throw new NoInputError(`No files to read in ${root}: ${error.message.replace(/^no files to read: /, '').replace(/^the workspace has no files/, 'the folder is empty').replace(/\. Open a folder.*$/, '')}. Run ask in a folder with text source files, pass --workspace DIR, or loosen --include/--exclude/--max-file-bytes.`);
+      throw error;
+    });
     const counts = result.counts;
-    if (counts.filesTotal === 0) {
-      throw new NoInputError(`No files to read in ${root}: ${result.refresh && result.refresh.skipped.length > 0 ? countSkips(result.refresh.skipped) : 'the folder is empty'}. Run ask in a folder with text source files, pass --workspace DIR, or loosen --include/--exclude/--max-file-bytes.`);
-    }
     const warnings = [...new Set([...codecState.warnings, ...result.warnings, ...index.segments.store.warnings])];
     const built = result.indexedForAnswer.files;
     const totalMs = performance.now() - started;

@@ -155,11 +155,17 @@ function acceptRequest(freqkv: FreqKvContext, title: string): boolean {
 }
 
 /** Runs one engine request, streaming into the panel and the status bar. */
-async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>): Promise<void> {
+async function run(freqkv: FreqKvContext, title: string, request: (onEvent: (event: EngineEvent) => void) => Promise<GenerationResult>, startOnFirstEvent = false): Promise<void> {
   if (!acceptRequest(freqkv, title)) return;
   freqkv.answering = title;
-  FreqKvPanel.post({ type: 'answerStarted', question: title });
+  // A segmented ask can find no files: the answer starts in the panel only once the engine sends something.
+  let started = !startOnFirstEvent;
+  if (started) FreqKvPanel.post({ type: 'answerStarted', question: title });
   const onEvent = (event: EngineEvent): void => {
+    if (!started) {
+      started = true;
+      FreqKvPanel.post({ type: 'answerStarted', question: title });
+    }
     if (event.kind !== 'segments') updateStatus(freqkv, event.stats);
     FreqKvPanel.post({ type: 'engineEvent', event });
   };
@@ -248,7 +254,7 @@ async function answerFromIndex(freqkv: FreqKvContext, settings: FreqKvSettings, 
       );
     }
     return result;
-  });
+  }, true);
 }
 
 /** The workspace as the worker's index reads it: the local folders and the settings' rules; undefined (with a message) if there is none. */

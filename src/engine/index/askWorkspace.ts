@@ -17,10 +17,15 @@ import { defaultRecentWindow, type CacheOptions } from '../kv/createCompressor';
 import type { CodecName } from '../segments/codec';
 import { loadOrCalibrateCodecState, type LoadedCodecState } from '../segments/codecStateStore';
 import { WorkspaceSegmentCache, type AssembledCache } from '../segments/workspaceSegmentCache';
+import { FreqKvError } from '../errors';
 import { IngestCancelledError } from '../workspace/ingest';
+import { countSkips } from '../workspace/skipSummary';
 import { WORKSPACE_DEFAULTS } from './defaults';
 import type { IndexSource } from './directorySource';
 import { WorkspaceIndex, type IndexedFile, type RefreshReport } from './workspaceIndex';
+
+/** The workspace has no file to read (none at all, or every one left out). */
+export class NoWorkspaceFilesError extends FreqKvError {}
 
 /** With no prefill speed measured yet, a first answer prefills a relevant file blind only up to this size. */
 export const PROBE_TOKENS = 2048;
@@ -209,6 +214,12 @@ async function askIndexed(
       signal,
       onProgress: (p) => onEvent?.({ kind: 'refresh', ...p }),
     });
+  }
+  if (index.files.size === 0) {
+    const skipped = refresh?.skipped ?? [];
+    throw new NoWorkspaceFilesError(
+      `no files to read: ${skipped.length === 0 ? 'the workspace has no files' : `all ${skipped.length} were left out (${countSkips(skipped)})`}. Open a folder with text source files, or loosen the include/exclude globs or the file size limit.`,
+    );
   }
   const scores = index.score(question);
   const { kept, over } = rankFiles(index.files.values(), scores, options.maxWorkspaceTokens);
