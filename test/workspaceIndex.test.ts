@@ -147,6 +147,7 @@ describe('workspace index', () => {
     expect(fromOld.warnings.join('\n')).toMatch(/format 1, not 2/);
     await fromOld.refresh();
     expect(fromOld.pending()).toEqual([]);
+    expect(fromOld.save()).toBe(true);
     fs.writeFileSync(path.join(index.dir!, 'search.json'), 'not json');
     const noSearch = await open(root, store);
     expect(noSearch.warnings.join('\n')).toMatch(/search index could not be used/);
