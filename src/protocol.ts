@@ -45,24 +45,45 @@ export interface FileText {
 
 export type AskMode = 'segmented' | 'sequential';
 
-/** Ask About Workspace: the worker builds the prompt (chat template, file headers) and generates. */
-export interface AskParams extends Omit<GenerateParams, 'prompt'> {
-  question: string;
-  files: FileText[];
-  /**
-   * segmented (default): each file is prefilled once and kept as a segment (on disk under
-   * `storeDir`), and a question assembles one cache from them by relevance; sequential: one
-   * pass over every file, the paper's FreqKV.
-   */
-  mode?: AskMode;
-  /** Where segments are stored; undefined keeps them in the worker's memory only. */
+/**
+ * The workspace a segmented ask and background indexing work on: local folders the worker reads
+ * itself (it stats every file and reads only changed ones), the extension's rules, and where the
+ * index lives. The index is kept in the worker between requests.
+ */
+export interface WorkspaceSpec {
+  /** Local folders; in a multi-root workspace each path is prefixed with its folder's name. */
+  roots: { dir: string; prefix?: string }[];
+  include?: string[];
+  exclude?: string[];
+  maxFileBytes?: number;
+  /** Where segments and the index are stored; undefined keeps them in the worker's memory only. */
   storeDir?: string;
   /** The store's size cap in bytes. */
   maxStoreBytes?: number;
   /** Names the workspace in the store (its folders' paths). */
-  workspaceId?: string;
+  workspaceId: string;
   /** How stored segments are encoded (default int8). */
   codec?: 'float32' | 'int8' | 'rvq';
+  cache?: CacheOptions;
+  prefillChunkSize?: number;
+}
+
+/** Ask About Workspace: the worker builds the prompt (chat template, file headers) and generates. */
+export interface AskParams extends Omit<GenerateParams, 'prompt'> {
+  question: string;
+  /**
+   * segmented (default): the workspace index answers first from the relevant files and indexes
+   * the rest in the background; sequential: one pass over `files`, the paper's FreqKV.
+   */
+  mode?: AskMode;
+  /** Segmented: the workspace. */
+  workspace?: WorkspaceSpec;
+  /** Sequential: the files as the extension read them. */
+  files?: FileText[];
+  /** Segmented: the most tokens of the most relevant files (0: no limit). */
+  maxWorkspaceTokens?: number;
+  /** Segmented: seconds of prefill a first answer may spend on files not indexed yet. */
+  firstAnswerSeconds?: number;
   /**
    * The conversation's earlier turns, oldest first: they go into the prompt after the files and
    * before the question (segmented: in the question's suffix, which is prefilled per question;
@@ -71,16 +92,37 @@ export interface AskParams extends Omit<GenerateParams, 'prompt'> {
   history?: PriorTurn[];
 }
 
+/** Background indexing, as the worker posts it (also when it stops). */
+export interface IndexStatus {
+  state: 'indexing' | 'paused' | 'done' | 'failed';
+  filesDone: number;
+  filesTotal: number;
+  tokensDone: number;
+  tokensTotal: number;
+  /** Of the workspace's tokens, indexed (0–100). */
+  percent: number;
+  tokensPerSecond: number;
+  /** Why it stopped (failed, or the store cannot be written). */
+  message?: string;
+}
+
 
 /** What a segmented ask put in the cache: every file at the rows it got, and what was dropped. */
 export interface SegmentReport {
   files: { path: string; tokens: number; storedRows: number; rows: number; score: number }[];
   dropped: { path: string; tokens: number; reason: string }[];
+  /** Relevant files not in the cache because they are not indexed yet (most relevant first). */
+  notIndexed: { path: string; tokens: number }[];
+  /** The least relevant files past maxWorkspaceTokens. */
+  overTokenLimit: { path: string; tokens: number }[];
+  filesIndexed: number;
+  filesTotal: number;
   /** Segments prefilled in this ask (new or changed files) and found stored. */
   built: number;
   reused: number;
   /** Whether the segments are on disk. */
   persisted: boolean;
+  /** Refresh (stat, read changed files) and prefill for the answer. */
   updateMs: number;
   assembleMs: number;
   warnings: string[];
@@ -112,24 +154,29 @@ export interface StatsReply {
 
 /**
  * Every request the worker serves: name → [request params, response].
- * One engine request (loadModel, generate, ask, summarize, clearCache) runs at a time; another engine request
- * that arrives meanwhile is refused at once with an EngineBusyError reply (not queued), so
- * the user sees "busy, cancel first" instead of a question silently waiting. `cancel`,
- * `getStats` and `countTokens` are answered at any time.
+ * One engine request (loadModel, generate, ask, summarize, clearCache) runs at a time; another
+ * engine request that arrives meanwhile is refused at once with an EngineBusyError reply (not
+ * queued), and the running one is not touched. Background indexing is not an engine request: an
+ * engine request pre-empts it (between chunks) and it resumes afterwards. `cancel`, `getStats`,
+ * `countTokens`, `startIndexing`, `stopIndexing` and `workspaceChanged` are answered at any time.
  */
 export interface WorkerRequests {
   loadModel: [LoadModelParams, ModelInfo];
   generate: [GenerateParams, GenerationResult];
   ask: [AskParams, GenerationResult];
-  /** Brings a segmented ask's stored segments in line with the files, without a question (the file watcher's refresh). */
-  updateSegments: [Omit<AskParams, 'question' | 'mode'>, { built: number; reused: number; removed: number; ms: number; persisted: boolean }];
   summarize: [SummarizeParams, GenerationResult];
   /** Tokens of a text with the loaded model's tokenizer (no special tokens); answered at any time. */
   countTokens: [{ text: string }, { tokens: number }];
-  /** Stops the running generation, if any; `cancelled` says whether there was one. */
+  /** Stops the running request, if any (in every phase, codebook calibration included); `cancelled` says whether there was one. */
   cancel: [Record<string, never>, { cancelled: boolean }];
-  /** Forgets the last generation's statistics and the worker's segment cache (the extension deletes the stored segments). */
-  clearCache: [Record<string, never>, { cleared: true }];
+  /** Starts (or resumes) indexing the workspace in the background when the engine is idle; progress comes as `index` messages. */
+  startIndexing: [WorkspaceSpec, { started: boolean }];
+  /** Pauses background indexing (what is indexed is kept; startIndexing resumes). */
+  stopIndexing: [Record<string, never>, { stopped: boolean }];
+  /** A file watcher's changed, created or deleted paths: the next refresh reads only those. */
+  workspaceChanged: [{ paths: string[] }, { pending: number }];
+  /** Forgets the statistics and the workspace's index: its manifest and the segments no other workspace uses. */
+  clearCache: [Partial<Pick<WorkspaceSpec, 'storeDir' | 'workspaceId' | 'codec' | 'cache' | 'roots'>>, { cleared: true; removedSegments: number; failures: string[] }];
   getStats: [Record<string, never>, StatsReply];
 }
 
@@ -167,7 +214,13 @@ export interface WorkerEventMessage {
   event: EngineEvent;
 }
 
-export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage;
+/** Background indexing progress (no request id: it outlives the request that started it). */
+export interface WorkerIndexMessage {
+  type: 'index';
+  status: IndexStatus;
+}
+
+export type WorkerToHostMessage = WorkerResponseMessage | WorkerEventMessage | WorkerIndexMessage;
 
 // ---- extension host ⇄ webview ---------------------------------------------------------------
 

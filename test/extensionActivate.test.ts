@@ -30,7 +30,7 @@ const overrides = new Map<string, unknown>();
 const errorActions: string[][] = [];
 const infoLog: string[] = [];
 /** The file watcher's listeners, fired by tests as VS Code would on a change. */
-const watcherListeners: (() => void)[] = [];
+const watcherListeners: ((changed: { fsPath: string }) => void)[] = [];
 let panelHtml = '';
 let panelOptions: { localResourceRoots?: { fsPath: string }[] } = {};
 /** Every text the status bar item showed, in order. */
@@ -51,7 +51,7 @@ const status = {
   show: () => undefined,
   dispose: () => undefined,
 };
-const uri = (fsPath: string) => ({ fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
+const uri = (fsPath: string) => ({ scheme: 'file', fsPath, path: fsPath, toString: () => `vscode-resource:${fsPath}` });
 const noop = () => ({ dispose: () => undefined });
 /** Commands the extension ran (setContext, the chat view's focus). */
 const executed: unknown[][] = [];
@@ -438,36 +438,41 @@ describe('the extension under a stand-in vscode', () => {
     expect(messages.at(-1)).toMatch(/\.\.\/outside\.txt is not a file in this workspace/);
   });
 
-  it('Ask About Workspace (segmented, the default) stores segments in global storage and lists each file at its resolution', async () => {
+  it('Ask About Workspace (segmented, the default) answers first, indexes the rest in the background, and lists each file at its resolution', async () => {
     overrides.set('freqkv.cache.capacity', 256);
     const before = posted.length;
+    const segmentFiles = (): number => fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg')).length;
+    const waitFor = async (what: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    };
     try {
       await commands.get('freqkv.ask')!();
       const after = posted.slice(before);
       const lists = after.filter((m): m is Extract<HostToWebviewMessage, { type: 'files' }> => m.type === 'files');
-      // First what was read, then what the assembled cache holds, each file with its rows.
-      expect(lists).toHaveLength(2);
-      const assembled = lists[1]!;
-      expect(assembled.included.map((f) => f.path).sort()).toEqual(['.gitignore', 'notes.md', 'src/lighthouse.ts']);
-      for (const f of assembled.included) expect(f.rows).toBeGreaterThan(0);
-      expect(after.some((m) => m.type === 'engineEvent' && m.event.kind === 'segments')).toBe(true);
+      // What the assembled cache holds, each file with its rows; the relevant file was prefilled for the answer.
+      expect(lists).toHaveLength(1);
+      expect(lists[0]!.included.map((f) => f.path)).toContain('notes.md');
+      for (const f of lists[0]!.included) expect(f.rows).toBeGreaterThan(0);
       const done = after.find((m) => m.type === 'engineEvent' && m.event.kind === 'done') as Extract<HostToWebviewMessage, { type: 'engineEvent' }>;
-      expect(done.event.stats.tokensSeen).toBeGreaterThan(assembled.included.reduce((n, f) => n + f.tokens, 0));
-      const stored = fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg'));
-      expect(stored.length).toBe(3);
-      // A second question reuses every stored segment.
+      expect(done.event.stats.tokensSeen).toBeGreaterThan(lists[0]!.included.reduce((n, f) => n + f.tokens, 0));
+      // The rest is indexed in the background; its end is logged and shown in the status bar.
+      await waitFor(() => infoLog.some((m) => /^Workspace index: 3\/3 files.*done\./.test(m)));
+      expect(status.text).toMatch(/KV|Indexed 3 files/);
+      expect(segmentFiles()).toBe(3);
+      // A second question uses every stored segment and prefills nothing.
       await commands.get('freqkv.ask')!();
-      expect(fs.readdirSync(path.join(globalStorage, 'segments'), { recursive: true }).filter((f) => String(f).endsWith('.seg')).length).toBe(3);
-      // An edited file: the watcher's refresh prefills only that file, in the background.
+      expect(infoLog.at(-1)).toMatch(/3\/3 files indexed; 0 prefilled for this answer, 3 reused/);
+      // An edited file: the watcher sends its path; the next question reads and prefills only it.
       fs.appendFileSync(path.join(WORKSPACE, 'notes.md'), 'The cat slept by the lamp.\n');
-      for (const listener of watcherListeners) listener();
-      const deadline = Date.now() + 20_000;
-      while (!infoLog.some((m) => m.startsWith('Segment cache refreshed')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(infoLog.find((m) => m.startsWith('Segment cache refreshed'))).toMatch(/1 files prefilled, 1 collected, 2 unchanged/);
-      // Clear Cache deletes the stored segments.
+      for (const listener of watcherListeners) listener(uri(path.join(WORKSPACE, 'notes.md')));
+      await new Promise((r) => setTimeout(r, 1300));
+      await commands.get('freqkv.ask')!();
+      expect(infoLog.filter((m) => m.startsWith('Workspace index:')).at(-1)).toMatch(/1 prefilled for this answer, 2 reused/);
+      // Clear Cache removes this workspace's index and segments.
       await commands.get('freqkv.clearCache')!();
-      expect(messages.at(-1)).toMatch(/cleared the cache statistics and [\d.]+ MB of stored segments/);
-      expect(fs.existsSync(path.join(globalStorage, 'segments'))).toBe(false);
+      expect(messages.at(-1)).toMatch(/cleared the cache statistics and this workspace's index \(\d+ segments\)/);
+      expect(segmentFiles()).toBe(0);
     } finally {
       overrides.delete('freqkv.cache.capacity');
     }
@@ -487,9 +492,9 @@ describe('the extension under a stand-in vscode', () => {
       fakeVscode.workspace.workspaceFolders = [{ name: 'empty', index: 0, uri: uri(empty) }];
       await commands.get('freqkv.ask')!();
       expect(messages.at(-1)).toMatch(/no files to read: the workspace has no files/);
-      // Each question's turn ends with the reason, and nothing was generated.
+      // Each question's turn ends with the engine's reason (the workspace index found no files), and nothing was generated.
       const after = posted.slice(before);
-      expect(after.filter((m) => m.type === 'answerFailed').map((m) => m.type === 'answerFailed' && m.error.name)).toEqual(['NoInputError', 'NoInputError']);
+      expect(after.filter((m) => m.type === 'answerFailed').map((m) => m.type === 'answerFailed' && m.error.name)).toEqual(['NoWorkspaceFilesError', 'NoWorkspaceFilesError']);
       expect(after.some((m) => m.type === 'engineEvent')).toBe(false);
     } finally {
       fakeVscode.workspace.workspaceFolders = folders;

@@ -45,9 +45,10 @@ export interface GenerationOptions {
 
 type Values = Partial<Record<Exclude<keyof typeof GENERATION_OPTION_SPEC, 'json'>, string>>;
 
-export function parseGenerationOptions(values: Values, defaults: { cache: CacheMethod }): GenerationOptions {
-  const maxNewTokens = intOption(values['max-tokens'], 'max-tokens', 256, 1);
-  const temperature = floatOption(values.temperature, 'temperature', 0.8, (n) => n >= 0, 'a number >= 0 (0 = greedy)');
+/** `defaults`: the command's cache policy, and its temperature and answer length where they differ from generate's. */
+export function parseGenerationOptions(values: Values, defaults: { cache: CacheMethod; temperature?: number; maxNewTokens?: number }): GenerationOptions {
+  const maxNewTokens = intOption(values['max-tokens'], 'max-tokens', defaults.maxNewTokens ?? 256, 1);
+  const temperature = floatOption(values.temperature, 'temperature', defaults.temperature ?? 0.8, (n) => n >= 0, 'a number >= 0 (0 = greedy)');
   const topP = floatOption(values['top-p'], 'top-p', 0.9, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
   const topK = intOption(values['top-k'], 'top-k', 0, 0);
   const repetitionPenalty = floatOption(values['repetition-penalty'], 'repetition-penalty', 1, (n) => n > 0, 'a number > 0');

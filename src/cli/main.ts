@@ -3,6 +3,7 @@
 //   freqkv generate [--model DIR] [--onnx-file FILE] [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-p P]
 //                   [--top-k K] [--repetition-penalty R] [--seed S] [--threads N] [--json]
 //   freqkv ask [--workspace DIR] [--mode segmented|sequential] [--store DIR] [generate's options] QUESTION
+//   freqkv index [--workspace DIR] [--store DIR] [ask's model and cache options]
 //   freqkv summarize [generate's options] FILE
 //   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
 //   freqkv convert random --config FILE --tokenizer DIR --out DIR [--seed S] [--weights …] [--kv-cache float32|float16]
@@ -19,7 +20,7 @@ import { runGenerate } from './generateCommand';
 import { runConvert } from './convertCommand';
 import { runBench } from './benchFidelity';
 import { runBenchSpeed, runSpeedProbe } from './benchSpeed';
-import { runAsk, runSummarize } from './workspaceCommands';
+import { runAsk, runIndex, runSummarize } from './workspaceCommands';
 import { DOWNLOAD_USAGE, runDownload } from './downloadCommand';
 import { GENERATION_OPTIONS_USAGE } from './generationOptions';
 
@@ -27,7 +28,11 @@ const USAGE = `Usage:
   freqkv generate [--prompt TEXT] ${GENERATION_OPTIONS_USAGE}
   freqkv ask [--workspace DIR] [--include GLOB …] [--exclude GLOB …] [--max-file-bytes B]
                   [--mode segmented|sequential] [--store DIR] [--codec float32|int8|rvq]
-                  [--store-max-mb M] ${GENERATION_OPTIONS_USAGE} QUESTION
+                  [--store-max-mb M] [--max-workspace-tokens T] [--first-answer-seconds S]
+                  ${GENERATION_OPTIONS_USAGE} QUESTION
+  freqkv index [--workspace DIR] [--store DIR] [--codec float32|int8|rvq] [--include GLOB …]
+                  [--exclude GLOB …] [--max-file-bytes B] [--max-files N] [--store-max-mb M]
+                  [--capacity N] [--sinks S] [--retain G] [--recent R] [--threads N] [--json]
   freqkv summarize [--max-file-bytes B] ${GENERATION_OPTIONS_USAGE} FILE
   freqkv convert llama2c --checkpoint FILE --tokenizer FILE --out DIR [--weights float32|int8|int4]
   freqkv convert random --config CONFIG.json --tokenizer DIR --out DIR [--seed S]
@@ -40,7 +45,8 @@ const USAGE = `Usage:
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
                   [--streaming-chunk C] [--threads N]
   freqkv bench workspace [--model DIR] [--onnx-file FILE] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
-                  [--repeats R] [--threads N]
+                  [--no-fidelity] [--repeats R] [--threads N] [--codec C] [--codecs float32,int8,rvq]
+                  [--question Q] [--index-seconds S] [--first-answer-seconds S] [--max-files N]
   freqkv bench speed [--model DIR [--gguf FILE.gguf] …] [--onnx-file FILE] [--shapes qwen2.5-0.5b,…] [--rounds R]
                   [--contexts 256,1024,4096,16384] [--decode-steps 32]
                   [--engines freqkv,transformers.js,llama.cpp] [--caches full,freqkv] [--capacity N]
@@ -68,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
       return runGenerate(rest);
     case 'ask':
       return runAsk(rest);
+    case 'index':
+      return runIndex(rest);
     case 'summarize':
       return runSummarize(rest);
     case 'convert':

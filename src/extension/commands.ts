@@ -9,15 +9,16 @@ import { FreqKvPanel } from './panel';
 import { postToChats, type ChatHandlers } from './chatWebview';
 import type { FreqKvChatView } from './chatView';
 import type { FreqKvStatusBar } from './statusBar';
-import { statusIsRunning } from './statusText';
-import { collectWorkspaceContext, readWorkspace, type WorkspaceContext } from './collectWorkspaceContext';
+import { indexingTooltip, statusIsRunning } from './statusText';
+import { collectWorkspaceContext, type WorkspaceContext } from './collectWorkspaceContext';
 import { generationSettings, modelToLoad, readSettings, type FreqKvSettings } from './settings';
 import { classifyContent } from '../engine/workspace/ingest';
 import { countSkips, SKIP_REASON_TEXT } from '../engine/workspace/skipSummary';
 import { recentTurns } from '../engine/workspace/prompt';
 import { downloadModelCommand } from './downloadModel';
+import { filesExcludePatterns } from './workspaceSource';
 import { workspaceFileCandidates } from './workspacePaths';
-import type { AskParams, ContextFiles, FileText, ConversationTurn, EngineEvent, GenerationResult, LoadModelParams, PriorTurn } from '../protocol';
+import type { AskParams, ContextFiles, ConversationTurn, EngineEvent, GenerationResult, IndexStatus, LoadModelParams, PriorTurn, WorkspaceSpec } from '../protocol';
 
 export interface FreqKvContext {
   extension: vscode.ExtensionContext;
@@ -29,9 +30,13 @@ export interface FreqKvContext {
   turnContext?: ContextFiles;
   /** The model the worker has loaded, or undefined when the next request must load one. */
   loadedModel: LoadModelParams | undefined;
-  /** A segmented ask ran in this window, so file changes are worth re-reading in the background. */
-  segmentsInUse?: boolean;
-  /** Starts the file watcher (once) that keeps the segments up to date; set by extension.ts. */
+  /** The workspace the index works on, once a segmented ask or Index Workspace ran: file changes are sent to the worker. */
+  indexSpec?: WorkspaceSpec;
+  /** The question or summary being answered now (a second one is refused without touching it). */
+  answering?: string;
+  /** The last background indexing status, for the status bar. */
+  indexStatus?: IndexStatus;
+  /** Starts the file watcher (once) that sends changed paths to the index; set by extension.ts. */
   watchFiles?: () => void;
 }
 
@@ -47,14 +52,37 @@ export function registerCommands(freqkv: FreqKvContext): void {
   register('freqkv.showStats', () => showStats(freqkv));
   register('freqkv.chooseModel', () => chooseModel(freqkv));
   register('freqkv.downloadModel', () => downloadModelCommand(freqkv.extension, freqkv.output));
-  register('freqkv.cancel', async () => {
-    const cancelled = await freqkv.client.cancel();
-    if (!cancelled) void vscode.window.showInformationMessage('FreqKV: nothing is running.');
-  });
+  register('freqkv.cancel', () => cancel(freqkv));
   register('freqkv.clearCache', () => clearCache(freqkv));
   register('freqkv.newChat', () => newChat(freqkv));
   register('freqkv.openInEditor', () => FreqKvPanel.show(freqkv.extension.extensionUri, chatHandlers(freqkv)));
   register('freqkv.restartEngine', () => restartEngine(freqkv));
+  register('freqkv.clearAllCaches', () => clearAllCaches(freqkv));
+  register('freqkv.indexWorkspace', () => indexWorkspace(freqkv));
+  register('freqkv.pauseIndexing', async () => {
+    const stopped = await freqkv.client.stopIndexing();
+    void vscode.window.showInformationMessage(stopped ? 'FreqKV: indexing paused; FreqKV: Index Workspace resumes it.' : 'FreqKV: no indexing is running.');
+  });
+}
+
+/** Cancel: the running answer (in any phase), else background indexing. */
+async function cancel(freqkv: FreqKvContext): Promise<void> {
+  if (await freqkv.client.cancel()) return;
+  if (await freqkv.client.stopIndexing()) {
+    void vscode.window.showInformationMessage('FreqKV: indexing paused; FreqKV: Index Workspace resumes it.');
+    return;
+  }
+  void vscode.window.showInformationMessage('FreqKV: nothing is running.');
+}
+
+/** Index Workspace: brings every file into the store in the background (pre-empted by questions). */
+async function indexWorkspace(freqkv: FreqKvContext): Promise<void> {
+  if (!(await ensureModel(freqkv))) return;
+  const spec = workspaceSpec(freqkv, readSettings());
+  if (!spec) return;
+  freqkv.indexSpec = spec;
+  freqkv.watchFiles?.();
+  await freqkv.client.startIndexing(spec);
 }
 
 function openChat(freqkv: FreqKvContext): Promise<void> {
@@ -65,7 +93,7 @@ function openChat(freqkv: FreqKvContext): Promise<void> {
 export function chatHandlers(freqkv: FreqKvContext): ChatHandlers {
   return {
     ask: ({ question }) => void answer(freqkv, question),
-    cancel: () => void freqkv.client.cancel(),
+    cancel: () => void cancel(freqkv),
     clearCache: () => void clearCache(freqkv),
     // The chat posts the history itself (chatWebview.ts), before what was sent while it loaded.
     history: () => conversation(freqkv),
@@ -89,6 +117,19 @@ function updateStatus(freqkv: FreqKvContext, event: EngineEvent): void {
 function postContext(freqkv: FreqKvContext, context: ContextFiles): void {
   freqkv.turnContext = context;
   postToChats({ type: 'files', ...context });
+}
+
+/**
+ * Background indexing progress from the worker, in the status bar (while no answer runs: a
+ * question pre-empts indexing), and its end in the output.
+ */
+export function showIndexStatus(freqkv: FreqKvContext, status: IndexStatus): void {
+  const previous = freqkv.indexStatus?.state;
+  freqkv.indexStatus = status;
+  const kind = freqkv.status.state.kind;
+  if (status.state === 'indexing' && (kind === 'ready' || kind === 'indexing')) freqkv.status.indexing(status.filesDone, status.filesTotal);
+  else if (status.state !== 'indexing' && kind === 'indexing') freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null);
+  if (status.state !== 'indexing' && previous !== status.state) freqkv.output.info(indexingTooltip(status));
 }
 
 /** Loads the configured model unless it is loaded; shows the error with a way out and returns false. */
@@ -144,7 +185,8 @@ async function remember(freqkv: FreqKvContext, turn: ConversationTurn): Promise<
  * place in the chat): the user is told, with a way to cancel. Returns whether one runs.
  */
 function refuseWhileRunning(freqkv: FreqKvContext): boolean {
-  if (!statusIsRunning(freqkv.status.state)) return false;
+  // Background indexing does not count: a question pre-empts it.
+  if (freqkv.answering === undefined && freqkv.status.state.kind !== 'loading') return false;
   void vscode.window.showInformationMessage('FreqKV is answering another question; cancel it first or wait for it to finish.', 'Cancel').then((picked) => {
     if (picked === 'Cancel') void freqkv.client.cancel();
   });
@@ -158,12 +200,14 @@ function refuseWhileRunning(freqkv: FreqKvContext): boolean {
  */
 async function inTurn(freqkv: FreqKvContext, title: string, earlierTurns: number, work: () => Promise<void>): Promise<void> {
   freqkv.turnContext = undefined;
+  freqkv.answering = title;
   void openChat(freqkv);
   postToChats({ type: 'answerStarted', question: title, earlierTurns });
   freqkv.status.answering(null);
   try {
     await work();
   } finally {
+    freqkv.answering = undefined;
     if (statusIsRunning(freqkv.status.state)) freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null);
   }
 }
@@ -208,6 +252,10 @@ async function answer(freqkv: FreqKvContext, question: string): Promise<void> {
 async function askInTurn(freqkv: FreqKvContext, question: string, history: PriorTurn[], earlierTurns: number): Promise<void> {
   if (!(await ensureModel(freqkv))) return;
   const settings = readSettings();
+  if (settings.mode === 'segmented') {
+    await answerFromIndex(freqkv, settings, question, history, earlierTurns);
+    return;
+  }
   let context: WorkspaceContext;
   try {
     context = await collectWorkspaceContext(settings, freqkv.client);
@@ -234,38 +282,76 @@ async function askInTurn(freqkv: FreqKvContext, question: string, history: Prior
     return;
   }
   const files = ingest.files.map((f) => ({ path: f.path, text: f.text }));
-  const skipped = ingest.skipped.map((s) => ({ path: s.path, reason: SKIP_REASON_TEXT[s.reason] }));
-  const params: AskParams = { ...segmentParams(freqkv, settings, files), question, mode: settings.mode, history };
-  if (settings.mode === 'segmented') {
-    freqkv.segmentsInUse = true;
-    freqkv.watchFiles?.();
+  const params: AskParams = { ...generationSettings(settings), question, mode: 'sequential', files, history };
+  await run(freqkv, question, (onEvent) => freqkv.client.ask(params, onEvent), earlierTurns);
+}
+
+/**
+ * A segmented ask: the worker's workspace index reads the local folders itself (only changed
+ * files), answers first from the relevant ones and indexes the rest in the background.
+ */
+async function answerFromIndex(freqkv: FreqKvContext, settings: FreqKvSettings, question: string, history: PriorTurn[], earlierTurns: number): Promise<void> {
+  const spec = workspaceSpec(freqkv, settings);
+  if (!spec) {
+    postToChats({ type: 'answerFailed', error: { name: 'NoInputError', message: 'Open a local folder to ask about it (or set freqkv.mode to "sequential" for a remote one).' } });
+    return;
   }
+  freqkv.indexSpec = spec;
+  freqkv.watchFiles?.();
+  const params: AskParams = {
+    ...generationSettings(settings),
+    question,
+    mode: 'segmented',
+    workspace: spec,
+    maxWorkspaceTokens: settings.maxWorkspaceTokens,
+    firstAnswerSeconds: settings.firstAnswerSeconds,
+    history,
+  };
   await run(freqkv, question, async (onEvent) => {
     const result = await freqkv.client.ask(params, onEvent);
     const segments = result.segments;
     if (segments) {
-      // Which files the assembled cache holds, at which resolution; those that did not fit are listed as left out.
+      // Which files the assembled cache holds, at which resolution; the rest is listed with why it is not in.
       postContext(freqkv, {
         included: segments.files.map((f) => ({ path: f.path, tokens: f.tokens, rows: f.rows, storedRows: f.storedRows })),
-        skipped: [...segments.dropped.map((d) => ({ path: d.path, reason: d.reason })), ...skipped],
+        skipped: [
+          ...segments.notIndexed.map((f) => ({ path: f.path, reason: 'not indexed yet (indexing continues in the background)' })),
+          ...segments.dropped.map((d) => ({ path: d.path, reason: d.reason })),
+          ...segments.overTokenLimit.map((f) => ({ path: f.path, reason: `${SKIP_REASON_TEXT['token-budget']} (freqkv.maxWorkspaceTokens; the least relevant files)` })),
+        ],
       });
       freqkv.output.info(
-        `Segments: ${segments.reused} reused, ${segments.built} prefilled in ${(segments.updateMs / 1000).toFixed(1)} s${segments.persisted ? '' : ' (not saved: the store cannot be written)'}; the cache holds ${segments.files.length} files, ${segments.dropped.length} did not fit.`,
+        `Workspace index: ${segments.filesIndexed}/${segments.filesTotal} files indexed; ${segments.built} prefilled for this answer, ${segments.reused} reused (${(segments.updateMs / 1000).toFixed(1)} s)${segments.persisted ? '' : ' (not saved: the store cannot be written)'}; the cache holds ${segments.files.length} files, ${segments.notIndexed.length} relevant files not indexed yet, ${segments.dropped.length} did not fit.`,
       );
     }
     return result;
   }, earlierTurns);
 }
 
-/** Where and how a segmented ask keeps this workspace's segments. */
-function segmentParams(freqkv: FreqKvContext, settings: FreqKvSettings, files: FileText[]): Omit<AskParams, 'question' | 'mode'> {
+/** The workspace as the worker's index reads it: the local folders and the settings' rules; undefined (with a message) if there is none. */
+function workspaceSpec(freqkv: FreqKvContext, settings: FreqKvSettings): WorkspaceSpec | undefined {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const local = folders.filter((f) => f.uri.scheme === 'file');
+  if (local.length === 0) {
+    const message =
+      folders.length === 0
+        ? 'FreqKV: open a folder to ask about it.'
+        : 'FreqKV: the segmented mode indexes local folders only; this workspace is remote. Set freqkv.mode to "sequential" to ask about it.';
+    void vscode.window.showWarningMessage(message);
+    return undefined;
+  }
+  const multiRoot = local.length > 1;
+  const filesExclude = filesExcludePatterns(vscode.workspace.getConfiguration('files').get<Record<string, unknown>>('exclude'));
   return {
-    ...generationSettings(settings),
-    files,
-    codec: settings.segmentCodec,
+    roots: local.map((f) => ({ dir: f.uri.fsPath, prefix: multiRoot ? f.name : undefined })),
+    include: settings.include,
+    exclude: [...settings.exclude, ...filesExclude],
+    maxFileBytes: settings.maxFileBytes,
     storeDir: segmentStoreUri(freqkv).fsPath,
     maxStoreBytes: settings.maxStoreMB * 1024 * 1024,
-    workspaceId: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()).join('|') || 'no-folder',
+    workspaceId: local.map((f) => f.uri.toString()).join('|'),
+    codec: settings.segmentCodec,
+    cache: settings.cache,
   };
 }
 
@@ -273,26 +359,16 @@ function segmentStoreUri(freqkv: FreqKvContext): vscode.Uri {
   return vscode.Uri.joinPath(freqkv.extension.globalStorageUri, 'segments');
 }
 
-/**
- * The file watcher's refresh, after a segmented ask: when the engine is idle, re-reads the
- * workspace and prefills only the files that changed, so the next question starts warm.
- */
-export async function refreshSegments(freqkv: FreqKvContext): Promise<void> {
-  const settings = readSettings();
-  if (!freqkv.segmentsInUse || settings.mode !== 'segmented' || !freqkv.loadedModel) return;
-  try {
-    if ((await freqkv.client.getStats()).busy) return;
-    const context = await readWorkspace(settings, freqkv.client);
-    if (context.kind !== 'read' || context.ingest.files.length === 0) return;
-    const files = context.ingest.files.map((f) => ({ path: f.path, text: f.text }));
-    const update = await freqkv.client.updateSegments(segmentParams(freqkv, settings, files));
-    if (update.built > 0 || update.removed > 0) {
-      freqkv.output.info(`Segment cache refreshed after file changes: ${update.built} files prefilled, ${update.removed} collected, ${update.reused} unchanged (${(update.ms / 1000).toFixed(1)} s).`);
-    }
-  } catch (error) {
-    // A question started meanwhile (busy) or the model changed: the next question updates the segments itself.
-    freqkv.output.info(`Segment refresh skipped: ${error instanceof Error ? error.message : String(error)}`);
+/** A file watcher's event as a workspace path of the index (prefixed by its folder in a multi-root workspace). */
+export function indexPathOf(freqkv: FreqKvContext, uri: vscode.Uri): string | undefined {
+  const roots = freqkv.indexSpec?.roots ?? [];
+  for (const root of roots) {
+    const rel = path.relative(root.dir, uri.fsPath);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+    const forward = rel.split(path.sep).join('/');
+    return root.prefix ? `${root.prefix}/${forward}` : forward;
   }
+  return undefined;
 }
 
 async function askAboutWorkspace(freqkv: FreqKvContext): Promise<void> {
@@ -359,17 +435,48 @@ async function showStats(freqkv: FreqKvContext, reveal = true): Promise<void> {
   postToChats({ type: 'notice', text: readSettings().modelPath.trim() === '' ? EMBEDDED_NOTICE : '' });
 }
 
-/** Forgets the statistics and the worker's segment cache, and deletes the stored segments. */
+/** Clear Cache: forgets the statistics and this workspace's index and segments (other workspaces keep theirs). */
 async function clearCache(freqkv: FreqKvContext): Promise<void> {
   try {
-    await freqkv.client.clearCache();
-    freqkv.segmentsInUse = false;
+    const settings = readSettings();
+    const spec = freqkv.loadedModel && (vscode.workspace.workspaceFolders ?? []).some((f) => f.uri.scheme === 'file') ? workspaceSpec(freqkv, settings) : undefined;
+    const result = await freqkv.client.clearCache(spec ? { storeDir: spec.storeDir, workspaceId: spec.workspaceId, roots: spec.roots, codec: spec.codec, cache: spec.cache } : {});
+    freqkv.indexSpec = undefined;
+    freqkv.indexStatus = undefined;
     freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null, null);
     postToChats({ type: 'stats', stats: null, modelDir: freqkv.loadedModel?.modelDir ?? null });
+    if (result.failures.length > 0) {
+      for (const failure of result.failures) freqkv.output.error(`Clear Cache: ${failure}`);
+      void vscode.window.showWarningMessage(`FreqKV: cleared this workspace's index (${result.removedSegments} segments), but some of it could not be removed; see the FreqKV output.`, 'Show Output').then((picked) => picked && freqkv.output.show());
+      return;
+    }
+    void vscode.window.showInformationMessage(`FreqKV: cleared the cache statistics${spec ? ` and this workspace's index (${result.removedSegments} segments)` : ''}. FreqKV: Clear All Caches removes every workspace's.`);
+  } catch (error) {
+    await showEngineError(freqkv, error);
+  }
+}
+
+/** Clear All Caches: every workspace's index and segments, and the codebooks (the whole store). */
+async function clearAllCaches(freqkv: FreqKvContext): Promise<void> {
+  try {
+    await freqkv.client.stopIndexing();
+    await freqkv.client.clearCache({});
+    freqkv.indexSpec = undefined;
+    freqkv.indexStatus = undefined;
+    freqkv.status.ready(freqkv.loadedModel?.modelDir ?? null, null);
     const store = segmentStoreUri(freqkv);
     const bytes = directoryBytes(store.fsPath);
-    await vscode.workspace.fs.delete(store, { recursive: true, useTrash: false }).then(undefined, () => undefined);
-    void vscode.window.showInformationMessage(`FreqKV: cleared the cache statistics${bytes > 0 ? ` and ${(bytes / 1e6).toFixed(1)} MB of stored segments` : ''}.`);
+    try {
+      await vscode.workspace.fs.delete(store, { recursive: true, useTrash: false });
+    } catch (error) {
+      if (!(error instanceof vscode.FileSystemError && error.code === 'FileNotFound')) {
+        const message = `FreqKV: the segment store ${store.fsPath} could not be deleted (${error instanceof Error ? error.message : String(error)}); delete it by hand.`;
+        freqkv.output.error(message);
+        void vscode.window.showErrorMessage(message);
+        return;
+      }
+    }
+    void vscode.window.showInformationMessage(`FreqKV: cleared every workspace's index${bytes > 0 ? ` (${(bytes / 1e6).toFixed(1)} MB)` : ''}.`);
   } catch (error) {
     await showEngineError(freqkv, error);
   }

@@ -11,6 +11,7 @@ import {
   type EngineEvent,
   type GenerateParams,
   type GenerationResult,
+  type IndexStatus,
   type LoadModelParams,
   type ModelInfo,
   type ParamsOf,
@@ -20,6 +21,7 @@ import {
   type WorkerRequestMessage,
   type WorkerRequestName,
   type WorkerToHostMessage,
+  type WorkspaceSpec,
 } from '../protocol';
 
 interface Pending {
@@ -35,6 +37,8 @@ export class EngineClient {
   /** The last model loaded successfully, reloaded into a restarted worker. */
   private lastModel: LoadModelParams | undefined;
   private restarts = 0;
+  private readonly indexListeners: ((status: IndexStatus) => void)[] = [];
+  private disposing: Promise<void> | undefined;
 
   /** `workerPath`: the bundled worker, e.g. path.join(extensionPath, 'dist', 'worker.js'). */
   constructor(private readonly workerPath: string) {}
@@ -63,9 +67,26 @@ export class EngineClient {
     return this.request('ask', params, onEvent);
   }
 
-  /** Re-reads changed files into a segmented ask's store (no question, no generation). */
-  updateSegments(params: ParamsOf<'updateSegments'>): Promise<ResultOf<'updateSegments'>> {
-    return this.request('updateSegments', params);
+  /** Starts or resumes background indexing of the workspace (the worker runs it when idle). */
+  async startIndexing(spec: WorkspaceSpec): Promise<boolean> {
+    return (await this.request('startIndexing', spec)).started;
+  }
+
+  /** Pauses background indexing; resolves once it has stopped (what is indexed is kept). */
+  async stopIndexing(): Promise<boolean> {
+    if (!this.worker) return false;
+    return (await this.request('stopIndexing', {})).stopped;
+  }
+
+  /** A file watcher's changed paths; the next refresh reads only those. */
+  async workspaceChanged(paths: string[]): Promise<void> {
+    if (!this.worker) return;
+    await this.request('workspaceChanged', { paths });
+  }
+
+  /** Background indexing progress, as the worker posts it. */
+  onIndexStatus(listener: (status: IndexStatus) => void): void {
+    this.indexListeners.push(listener);
   }
 
   /** Summarize File: the worker builds the summary prompt for the file. */
@@ -121,8 +142,9 @@ export class EngineClient {
     return (await this.request('cancel', {})).cancelled;
   }
 
-  async clearCache(): Promise<void> {
-    await this.request('clearCache', {});
+  /** Forgets the statistics and, given the workspace, its index and segments. */
+  clearCache(params: ParamsOf<'clearCache'> = {}): Promise<ResultOf<'clearCache'>> {
+    return this.request('clearCache', params);
   }
 
   async getStats(): Promise<StatsReply> {
@@ -139,8 +161,17 @@ export class EngineClient {
    * Stops the worker for good. A running generation is cancelled first and given a moment to
    * end: terminating a worker while onnxruntime is inside a run can abort the whole process.
    */
-  async dispose(): Promise<void> {
+  dispose(): Promise<void> {
+    this.disposing ??= this.stop().finally(() => {
+      this.disposing = undefined;
+    });
+    return this.disposing;
+  }
+
+  private async stop(): Promise<void> {
     this.lastModel = undefined;
+    // Background indexing runs onnxruntime too: stop it between chunks first.
+    if (this.worker) await Promise.race([this.send('stopIndexing', {}).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 3000))]);
     if (this.worker && this.pending.size > 0) {
       const settled = Promise.allSettled([...this.pending.values()].map((p) => new Promise<void>((resolve) => {
         const { resolve: done, reject } = p;
@@ -174,6 +205,10 @@ export class EngineClient {
   private spawn(): Worker {
     const worker = new Worker(this.workerPath);
     worker.on('message', (message: WorkerToHostMessage) => {
+      if (message.type === 'index') {
+        for (const listener of this.indexListeners) listener(message.status);
+        return;
+      }
       const pending = this.pending.get(message.id);
       if (!pending) return;
       if (message.type === 'event') {

@@ -7,13 +7,17 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EngineClient } from './engineClient';
-import { chatHandlers, refreshSegments, registerCommands, trackLastTextEditor, type FreqKvContext } from './commands';
+import { chatHandlers, indexPathOf, registerCommands, showIndexStatus, trackLastTextEditor, type FreqKvContext } from './commands';
 import { FreqKvPanel } from './panel';
 import { FreqKvChatView } from './chatView';
 import { FreqKvStatusBar } from './statusBar';
 
+/** The engine client of the active extension: deactivate waits for its worker to stop. */
+let activeClient: EngineClient | undefined;
+
 export function activate(context: vscode.ExtensionContext): void {
   const client = new EngineClient(path.join(context.extensionPath, 'dist', 'worker.js'));
+  activeClient = client;
   const status = new FreqKvStatusBar();
   const output = vscode.window.createOutputChannel('FreqKV', { log: true });
   const chatView = new FreqKvChatView(context.extensionUri, () => chatHandlers(freqkv));
@@ -32,21 +36,31 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(status, output, {
     dispose: () => void client.dispose(),
   });
-  // Incremental segments: once a segmented question has run, an edited, added or deleted file is
-  // re-read (only it is prefilled again) a few seconds after the last change, when the engine is idle.
+  client.onIndexStatus((status) => showIndexStatus(freqkv, status));
+  // The workspace index learns of edited, added and deleted files from a file watcher, started
+  // by the first segmented question or Index Workspace: their paths go to the worker, whose next
+  // refresh (a question, or background indexing) reads only those.
   let watcher: vscode.FileSystemWatcher | undefined;
-  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
-  const scheduleRefresh = (): void => {
-    if (!freqkv.segmentsInUse) return;
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => void refreshSegments(freqkv), 3000);
+  const changed = new Set<string>();
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  const onChange = (uri: vscode.Uri): void => {
+    if (!freqkv.indexSpec) return;
+    const p = indexPathOf(freqkv, uri);
+    if (p === undefined || p.split('/').some((part) => part === '.git' || part === 'node_modules')) return;
+    changed.add(p);
+    clearTimeout(flushTimer);
+    flushTimer = setTimeout(() => {
+      const paths = [...changed];
+      changed.clear();
+      void client.workspaceChanged(paths).catch((error: unknown) => output.info(`File changes not sent to the engine: ${error instanceof Error ? error.message : String(error)}`));
+    }, 1000);
   };
   freqkv.watchFiles = () => {
     if (watcher) return;
     watcher = vscode.workspace.createFileSystemWatcher('**/*');
-    context.subscriptions.push(watcher, watcher.onDidChange(scheduleRefresh), watcher.onDidCreate(scheduleRefresh), watcher.onDidDelete(scheduleRefresh));
+    context.subscriptions.push(watcher, watcher.onDidChange(onChange), watcher.onDidCreate(onChange), watcher.onDidDelete(onChange));
   };
-  context.subscriptions.push({ dispose: () => clearTimeout(refreshTimer) });
+  context.subscriptions.push({ dispose: () => clearTimeout(flushTimer) });
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
       // A new model path, graph file or thread count takes effect on the next request.
@@ -55,6 +69,9 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 }
 
-export function deactivate(): void {
-  // The client is disposed through context.subscriptions.
+/** Waits until the worker has stopped (a running answer or indexing is cancelled between chunks first). */
+export async function deactivate(): Promise<void> {
+  const client = activeClient;
+  activeClient = undefined;
+  await client?.dispose();
 }

@@ -1,9 +1,11 @@
 // The extension's settings (package.json contributes.configuration, section "freqkv"), read
-// into engine requests. Defaults here match package.json.
+// into engine requests. Defaults come from the engine's one defaults module (a test checks that
+// package.json states the same).
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { AskMode, AskParams, CacheOptions, GenerateParams, LoadModelParams } from '../protocol';
+import { WORKSPACE_DEFAULTS as D } from '../engine/index/defaults';
+import type { AskMode, CacheOptions, GenerateParams, LoadModelParams, WorkspaceSpec } from '../protocol';
 
 export interface FreqKvSettings {
   modelPath: string;
@@ -19,34 +21,37 @@ export interface FreqKvSettings {
   /** Ask About Workspace adds files until this many tokens; 0: no limit. */
   maxWorkspaceTokens: number;
   mode: AskMode;
-  segmentCodec: NonNullable<AskParams['codec']>;
+  segmentCodec: NonNullable<WorkspaceSpec['codec']>;
   maxStoreMB: number;
+  /** Seconds a first answer may spend prefilling files not indexed yet. */
+  firstAnswerSeconds: number;
   /** Where Download Model fetches from: the Hugging Face hub or a mirror of it. */
   huggingFaceEndpoint: string;
 }
 
 export function readSettings(): FreqKvSettings {
   const config = vscode.workspace.getConfiguration('freqkv');
-  const capacity = config.get<number>('cache.capacity', 0);
+  const capacity = config.get<number>('cache.capacity', D.capacity);
   return {
     modelPath: config.get<string>('modelPath', ''),
     onnxFile: config.get<string>('onnxFile', '').trim(),
     cache: {
-      method: config.get<CacheOptions['method']>('cache.method', 'freqkv'),
+      method: config.get<CacheOptions['method']>('cache.method', D.cacheMethod),
       capacity: capacity > 0 ? capacity : undefined,
-      sinks: config.get<number>('cache.sinks', 4),
-      retain: config.get<number>('cache.retain', 0.5),
+      sinks: config.get<number>('cache.sinks', D.sinks),
+      retain: config.get<number>('cache.retain', D.retain),
     },
-    maxNewTokens: config.get<number>('maxNewTokens', 256),
-    temperature: config.get<number>('temperature', 0),
-    threads: config.get<number>('threads', 0),
-    include: config.get<string[]>('include', ['**/*']),
-    exclude: config.get<string[]>('exclude', []),
-    maxFileBytes: config.get<number>('maxFileBytes', 1_000_000),
-    maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', 500_000),
-    mode: config.get<AskMode>('mode', 'segmented'),
-    segmentCodec: config.get<NonNullable<AskParams['codec']>>('segments.codec', 'int8'),
-    maxStoreMB: config.get<number>('segments.maxStoreMB', 4096),
+    maxNewTokens: config.get<number>('maxNewTokens', D.maxNewTokens),
+    temperature: config.get<number>('temperature', D.temperature),
+    threads: config.get<number>('threads', D.threads),
+    include: config.get<string[]>('include', [...D.include]),
+    exclude: config.get<string[]>('exclude', [...D.exclude]),
+    maxFileBytes: config.get<number>('maxFileBytes', D.maxFileBytes),
+    maxWorkspaceTokens: config.get<number>('maxWorkspaceTokens', D.maxWorkspaceTokens),
+    mode: config.get<AskMode>('mode', D.mode),
+    segmentCodec: config.get<NonNullable<WorkspaceSpec['codec']>>('segments.codec', D.codec),
+    maxStoreMB: config.get<number>('segments.maxStoreMB', D.maxStoreMB),
+    firstAnswerSeconds: config.get<number>('firstAnswerSeconds', D.firstAnswerSeconds),
     huggingFaceEndpoint: config.get<string>('huggingFaceEndpoint', 'https://huggingface.co').trim() || 'https://huggingface.co',
   };
 }

@@ -3,6 +3,7 @@
 
 import type { GenerationStats } from '../engine/generate/stats';
 import { formatBytes, formatCount, formatRatio } from '../formatNumbers';
+import type { IndexStatus } from '../protocol';
 
 export { formatBytes, formatRatio };
 
@@ -77,4 +78,26 @@ function stateLine(status: EngineStatus): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** Background indexing in the status bar: `Indexing 120/880 files · 14 %`. */
+export function indexingStatusText(status: IndexStatus): string {
+  const files = `${status.filesDone}/${status.filesTotal} files · ${status.percent} %`;
+  switch (status.state) {
+    case 'indexing':
+      return `$(sync~spin) Indexing ${files}`;
+    case 'paused':
+      return `Indexed ${files} (paused)`;
+    case 'done':
+      return `Indexed ${status.filesTotal} files`;
+    default:
+      return 'Indexing failed';
+  }
+}
+
+/** The tooltip line for the index: files, tokens, speed and why it stopped. */
+export function indexingTooltip(status: IndexStatus): string {
+  const speed = status.state === 'indexing' && status.tokensPerSecond > 0 ? `, ${status.tokensPerSecond.toFixed(0)} tokens/s` : '';
+  const why = status.message ? `\n${status.message}` : '';
+  return `Workspace index: ${status.filesDone}/${status.filesTotal} files, ${status.tokensDone.toLocaleString('en-US')}/${status.tokensTotal.toLocaleString('en-US')} tokens (${status.percent} %)${speed}; ${status.state}.${why}`;
 }

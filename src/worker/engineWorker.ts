@@ -1,15 +1,20 @@
-// The engine's thread: a worker_threads worker that owns one Engine and serves the
-// protocol's WorkerRequests (src/protocol.ts). Engine requests (loadModel, generate,
-// clearCache) run one at a time; another that arrives meanwhile gets an EngineBusyError
-// reply at once. cancel and getStats are answered at any time. Every failure becomes a
-// typed error reply: nothing thrown here reaches the extension host.
+// The engine's thread: a worker_threads worker that owns one Engine and one long-lived workspace
+// index, and serves the protocol's WorkerRequests (src/protocol.ts). Engine requests (loadModel,
+// generate, ask, summarize, clearCache) run one at a time; another that arrives meanwhile gets an
+// EngineBusyError reply at once and the running one is not touched. Background indexing runs only
+// while no engine request does: a request stops it between chunks first, and it resumes after.
+// cancel, getStats, countTokens, startIndexing, stopIndexing and workspaceChanged are answered at
+// any time. Every failure becomes a typed error reply: nothing thrown here reaches the host.
 
 import { parentPort } from 'node:worker_threads';
 import { Engine, type GenerateRequest } from '../engine/engine';
-import { defaultRecentWindow, type CacheOptions } from '../engine/kv/createCompressor';
+import { defaultRecentWindow } from '../engine/kv/createCompressor';
 import { emptyStats } from '../engine/generate/stats';
-import { WorkspaceSegmentCache, type SegmentCacheSettings, type UpdateReport } from '../engine/segments/workspaceSegmentCache';
-import { loadOrCalibrateCodecState } from '../engine/segments/codecStateStore';
+import { askWorkspace, openWorkspaceIndex, type IndexSettings } from '../engine/index/askWorkspace';
+import { WORKSPACE_DEFAULTS } from '../engine/index/defaults';
+import { DirectorySource } from '../engine/index/directorySource';
+import type { WorkspaceIndex } from '../engine/index/workspaceIndex';
+import { IngestCancelledError } from '../engine/workspace/ingest';
 import { FreqKvError } from '../engine/errors';
 import { EngineBusyError } from '../engine/generate/errors';
 import type { GenerationStats } from '../engine/generate/stats';
@@ -20,6 +25,7 @@ import {
   type ParamsOf,
   type GenerateParams,
   type GenerationResult,
+  type IndexStatus,
   type LoadModelParams,
   type ModelInfo,
   type ResultOf,
@@ -29,6 +35,7 @@ import {
   type WorkerRequestMessage,
   type WorkerRequestName,
   type WorkerToHostMessage,
+  type WorkspaceSpec,
 } from '../protocol';
 
 /** A generate request arrived before any model was loaded. */
@@ -39,14 +46,17 @@ if (!port) throw new Error('engineWorker.ts runs only as a worker thread (new Wo
 
 let engine: Engine | undefined;
 let busyWith: WorkerRequestName | undefined;
+/** The running engine request's cancel switch, set as soon as it starts (calibration included). */
 let running: AbortController | undefined;
 let lastStats: GenerationStats | null = null;
-/**
- * The worker keeps the last workspace's segment cache (its file list and BM25 index), so the
- * next question only checks hashes; the segments themselves are on disk under storeDir.
- */
-let segmentCache: { key: string; cache: WorkspaceSegmentCache } | undefined;
-
+/** The workspace index of the last workspace and settings: long-lived, so a warm question reads nothing. */
+let workspace: { key: string; spec: WorkspaceSpec; index: WorkspaceIndex; codecWarnings: string[] } | undefined;
+/** Paths a file watcher reported since the last refresh. */
+const changedPaths = new Set<string>();
+/** Background indexing: runs only while no engine request does; an engine request stops it first. */
+let background: { controller: AbortController; done: Promise<void> } | undefined;
+/** The workspace to index when idle, until it is complete or the user pauses. */
+let indexingWanted: WorkspaceSpec | undefined;
 
 function post(message: WorkerToHostMessage): void {
   port!.postMessage(message);
@@ -61,8 +71,8 @@ async function loadModel(params: LoadModelParams): Promise<ModelInfo> {
   const next = await Engine.load({ modelDir: params.modelDir, onnxFile: params.onnxFile, threads: params.threads });
   const previous = engine;
   engine = next;
-  // Its segment cache runs on the old session.
-  segmentCache = undefined;
+  // Its workspace index runs on the old session.
+  workspace = undefined;
   lastStats = null;
   await previous?.dispose();
   return modelInfo(next);
@@ -83,97 +93,185 @@ function generationOf(params: Omit<GenerateParams, 'prompt'>): Omit<GeneratePara
 function ask(id: number, params: AskParams): Promise<GenerationResult> {
   const engine = loadedEngine();
   if (params.mode === 'sequential') {
-    const prompt = buildAskPrompt(engine.tokenizer, params.files, params.question, params.history);
+    const prompt = buildAskPrompt(engine.tokenizer, params.files ?? [], params.question, params.history);
     // A chat-templated prompt already carries its special tokens.
     return run(id, { ...generationOf(params), promptIds: engine.tokenizer.encode(prompt.text, { addSpecialTokens: !prompt.chat }) });
   }
   return askSegmented(id, engine, params);
 }
 
-/**
- * The workspace's segment cache for these settings: the one kept from the last request, or a
- * new one (rvq loads its codebooks from the store, or calibrates them once per model).
- */
-async function segmentCacheFor(engine: Engine, params: Omit<AskParams, 'question' | 'mode'>): Promise<{ segments: WorkspaceSegmentCache; cache: CacheOptions; capacity: number; warnings: string[] }> {
-  const cache: CacheOptions = { method: 'freqkv', ...params.cache };
-  const capacity = cache.capacity ?? engine.contextLength;
-  const sinks = cache.sinks ?? 4;
-  const settings: SegmentCacheSettings = {
-    codec: params.codec ?? 'int8',
+/** The index settings of a workspace: its cache options resolved on the model. */
+function indexSettingsOf(engine: Engine, spec: WorkspaceSpec): IndexSettings {
+  const capacity = spec.cache?.capacity ?? engine.contextLength;
+  const sinks = spec.cache?.sinks ?? WORKSPACE_DEFAULTS.sinks;
+  return {
+    codec: spec.codec ?? WORKSPACE_DEFAULTS.codec,
     capacity,
     sinks,
-    retain: cache.retain ?? 0.5,
-    recent: cache.recent ?? defaultRecentWindow(capacity, sinks),
-    prefillChunk: params.prefillChunkSize,
-    storeDir: params.storeDir,
-    maxStoreBytes: params.maxStoreBytes,
-    workspaceId: params.workspaceId ?? 'workspace',
+    retain: spec.cache?.retain ?? WORKSPACE_DEFAULTS.retain,
+    recent: spec.cache?.recent ?? defaultRecentWindow(capacity, sinks),
+    prefillChunk: spec.prefillChunkSize,
+    storeDir: spec.storeDir,
+    maxStoreBytes: spec.maxStoreBytes,
+    workspaceId: spec.workspaceId,
+    maxFileBytes: spec.maxFileBytes,
   };
-  const key = JSON.stringify({ model: engine.folder.dir, ...settings });
-  let warnings: string[] = [];
-  if (segmentCache?.key !== key) {
-    const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec);
-    warnings = codecState.warnings;
-    segmentCache = { key, cache: new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, { ...settings, codecState: codecState.state }) };
-  }
-  return { segments: segmentCache.cache, cache, capacity, warnings };
 }
 
-/** The file watcher's refresh: only new and edited files are prefilled, deleted ones collected. */
-async function updateSegments(params: ParamsOf<'updateSegments'>): Promise<ResultOf<'updateSegments'>> {
-  const { segments } = await segmentCacheFor(loadedEngine(), params);
-  const controller = new AbortController();
-  running = controller;
-  try {
-    const update = await segments.update(params.files, undefined, controller.signal);
-    return { built: update.built, reused: update.reused, removed: update.removed, ms: update.ms, persisted: update.persisted };
-  } finally {
-    running = undefined;
+/**
+ * The workspace's index for these settings: the one kept from the last request, or one opened
+ * from its manifest (rvq loads its codebooks from the store, or calibrates them once per model).
+ */
+async function workspaceIndexFor(engine: Engine, spec: WorkspaceSpec, signal?: AbortSignal): Promise<{ index: WorkspaceIndex; codecWarnings: string[]; fresh: boolean }> {
+  const settings = indexSettingsOf(engine, spec);
+  const key = JSON.stringify({ model: engine.folder.dir, ...settings, roots: spec.roots, include: spec.include, exclude: spec.exclude });
+  if (workspace?.key === key) return { index: workspace.index, codecWarnings: [], fresh: false };
+  const source = new DirectorySource(spec.roots, { include: spec.include, exclude: spec.exclude });
+  const opened = await openWorkspaceIndex(engine, settings, source, { signal });
+  workspace = { key, spec, index: opened.index, codecWarnings: opened.codecState.warnings };
+  return { index: opened.index, codecWarnings: opened.codecState.warnings, fresh: true };
+}
+
+/** What the next refresh reads: everything for an index just opened, else only the watcher's paths. */
+function refreshFor(fresh: boolean): boolean | { paths: string[] } {
+  if (fresh) {
+    changedPaths.clear();
+    return true;
   }
+  const paths = [...changedPaths];
+  changedPaths.clear();
+  return { paths };
 }
 
 async function askSegmented(id: number, engine: Engine, params: AskParams): Promise<GenerationResult> {
-  const { question, files } = params;
-  const generation = generationOf(params);
-  const { segments, cache, capacity, warnings: codecWarnings } = await segmentCacheFor(engine, params);
-  const started = performance.now();
-  const controller = new AbortController();
-  running = controller;
+  if (!params.workspace) throw new RangeError('A segmented ask needs its workspace (AskParams.workspace).');
+  const spec: WorkspaceSpec = { ...params.workspace, cache: { method: 'freqkv', ...params.workspace.cache, ...params.cache }, prefillChunkSize: params.prefillChunkSize ?? params.workspace.prefillChunkSize };
+  const controller = running!;
+  const capacity = spec.cache?.capacity ?? engine.contextLength;
   const idle = emptyStats(capacity);
-  let lastPost = 0;
-  let update: UpdateReport;
-  try {
-    update = await segments.update(
-      files,
-      (p) => {
-        if (performance.now() - lastPost < 100 && p.filesDone < p.filesTotal) return;
-        lastPost = performance.now();
-        post({ type: 'event', id, event: { kind: 'segments', filesDone: p.filesDone, filesTotal: p.filesTotal, built: p.built, tokensPrefilled: p.tokensPrefilled, stats: idle } });
-      },
-      controller.signal,
-    );
-  } catch (error) {
-    running = undefined;
-    if (!controller.signal.aborted) throw error;
-    // Segments finished before the cancel are kept (on disk); the next question reuses them.
+  const cancelled = (): GenerationResult => {
     post({ type: 'event', id, event: { kind: 'done', reason: 'cancelled', text: '', stats: idle } });
     return { reason: 'cancelled', text: '', stats: idle, warnings: [] };
-  }
-  const assembled = await segments.assemble(question, { reserveRows: Math.min(generation.maxNewTokens, 64), history: params.history });
-  const report: SegmentReport = {
-    files: assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score })),
-    dropped: assembled.dropped,
-    built: update.built,
-    reused: update.reused,
-    persisted: update.persisted,
-    updateMs: update.ms,
-    assembleMs: assembled.assembleMs,
-    warnings: [...new Set([...codecWarnings, ...update.warnings, ...assembled.warnings])],
   };
-  const request = { ...generation, cache: { ...cache, capacity }, promptIds: assembled.questionIds, startCache: assembled.cache, cachedTokens: assembled.tokensRepresented };
-  // The time to the first token counts from the question, so it includes the update and the assembly.
-  const result = await run(id, request, controller, performance.now() - started);
-  return { ...result, warnings: [...result.warnings, ...report.warnings], segments: report };
+  let opened: Awaited<ReturnType<typeof workspaceIndexFor>>;
+  try {
+    opened = await workspaceIndexFor(engine, spec, controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted) return cancelled();
+    throw error;
+  }
+  const { index } = opened;
+  let lastPost = 0;
+  let result;
+  try {
+    result = await askWorkspace(
+      engine,
+      index,
+      params.question,
+      { ...generationOf(params), cache: { method: 'freqkv', ...params.cache }, maxWorkspaceTokens: params.maxWorkspaceTokens, firstAnswerSeconds: params.firstAnswerSeconds, refresh: refreshFor(opened.fresh), history: params.history },
+      controller.signal,
+      (event) => {
+        if (event.kind === 'refresh') return;
+        if (event.kind === 'index') {
+          if (performance.now() - lastPost < 100) return;
+          lastPost = performance.now();
+          post({ type: 'event', id, event: { kind: 'segments', filesDone: event.filesDone, filesTotal: event.filesTotal, built: event.filesDone, tokensPrefilled: event.tokensDone, stats: idle } });
+          return;
+        }
+        lastStats = event.stats;
+        if (event.kind === 'prefill') post({ type: 'event', id, event });
+        else if (event.kind === 'token') post({ type: 'event', id, event: { kind: 'token', text: event.text, stats: event.stats } });
+        else post({ type: 'event', id, event: { kind: 'done', reason: event.reason, text: event.text, stats: event.stats } });
+      },
+    );
+  } catch (error) {
+    if (error instanceof IngestCancelledError) return cancelled();
+    throw error;
+  }
+  // The rest of the workspace is indexed when the engine is idle.
+  indexingWanted = spec;
+  const report: SegmentReport = {
+    files: result.assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score })),
+    dropped: result.assembled.dropped,
+    notIndexed: result.notIndexed.map((f) => ({ path: f.path, tokens: f.tokens })),
+    overTokenLimit: result.overTokenLimit.map((f) => ({ path: f.path, tokens: f.tokens })),
+    filesIndexed: result.counts.filesIndexed,
+    filesTotal: result.counts.filesTotal,
+    built: result.indexedForAnswer.files,
+    reused: result.assembled.files.length - result.indexedForAnswer.files,
+    persisted: index.segments.store.persisting,
+    updateMs: (result.refresh?.ms ?? 0) + result.indexedForAnswer.ms,
+    assembleMs: result.assembled.assembleMs,
+    warnings: [...new Set([...opened.codecWarnings, ...result.warnings])],
+  };
+  return { reason: result.reason, text: result.text, stats: result.stats, warnings: report.warnings, segments: report };
+}
+
+/** The background indexer's status message. */
+function indexStatus(index: WorkspaceIndex, state: IndexStatus['state'], tokensPerSecond: number, message?: string): IndexStatus {
+  const c = index.counts();
+  return {
+    state,
+    filesDone: c.filesIndexed,
+    filesTotal: c.filesTotal,
+    tokensDone: c.tokensIndexed,
+    tokensTotal: c.tokensTotal,
+    percent: c.tokensTotal === 0 ? 100 : Math.floor((100 * c.tokensIndexed) / c.tokensTotal),
+    tokensPerSecond,
+    ...(message ? { message } : {}),
+  };
+}
+
+/** Starts background indexing if it is wanted, the engine is idle and nothing is indexing. */
+function maybeIndexInBackground(): void {
+  if (!indexingWanted || background || busyWith !== undefined || !engine) return;
+  const spec = indexingWanted;
+  const on = engine;
+  const controller = new AbortController();
+  const done = (async () => {
+    let tokensPerSecond = 0;
+    let index: WorkspaceIndex | undefined;
+    try {
+      const opened = await workspaceIndexFor(on, spec, controller.signal);
+      index = opened.index;
+      const refresh = refreshFor(opened.fresh);
+      await index.refresh({ paths: typeof refresh === 'object' ? refresh.paths : undefined, signal: controller.signal });
+      let lastPost = 0;
+      const result = await index.indexPending({
+        signal: controller.signal,
+        onProgress: (p) => {
+          tokensPerSecond = p.tokensPerSecond;
+          if (performance.now() - lastPost < 500) return;
+          lastPost = performance.now();
+          post({ type: 'index', status: indexStatus(index!, 'indexing', tokensPerSecond) });
+        },
+      });
+      if (result.complete) indexingWanted = undefined;
+      const unwritable = !index.segments.store.persisting ? index.segments.store.warnings.at(-1) : undefined;
+      if (unwritable) indexingWanted = undefined;
+      post({ type: 'index', status: indexStatus(index, result.complete ? 'done' : unwritable ? 'failed' : 'paused', tokensPerSecond, unwritable) });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        if (index) post({ type: 'index', status: indexStatus(index, 'paused', tokensPerSecond) });
+        return;
+      }
+      indexingWanted = undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      post({ type: 'index', status: { state: 'failed', filesDone: 0, filesTotal: 0, tokensDone: 0, tokensTotal: 0, percent: 0, tokensPerSecond: 0, message } });
+    }
+  })().finally(() => {
+    background = undefined;
+  });
+  background = { controller, done };
+}
+
+/** Stops background indexing between chunks and waits until it has stopped (the index is saved). */
+async function stopBackground(): Promise<boolean> {
+  const current = background;
+  if (!current) return false;
+  current.controller.abort();
+  await current.done;
+  return true;
 }
 
 function summarize(id: number, params: SummarizeParams): Promise<GenerationResult> {
@@ -187,15 +285,13 @@ function generate(id: number, params: GenerateParams): Promise<GenerationResult>
   return run(id, params);
 }
 
-/** Runs one generation, streaming its events to the host; `controller` cancels it; `setupMs` is added to the time to first token. */
-async function run(id: number, request: Omit<GenerateRequest, 'signal'>, controller = new AbortController(), setupMs = 0): Promise<GenerationResult> {
+/** Runs one generation, streaming its events to the host; the request's controller (`running`) cancels it. */
+async function run(id: number, request: Omit<GenerateRequest, 'signal'>): Promise<GenerationResult> {
   const engine = loadedEngine();
-  running = controller;
-  try {
+  const controller = running ?? new AbortController();
+  {
     const { warnings } = engine.chooseCompressor({ cache: request.cache });
-    for await (const generated of engine.generate({ ...request, signal: controller.signal })) {
-      // Work done before the generation (a segmented ask's update and assembly) counts towards the first token.
-      const event = setupMs > 0 && generated.stats.timeToFirstTokenMs > 0 ? { ...generated, stats: { ...generated.stats, timeToFirstTokenMs: generated.stats.timeToFirstTokenMs + setupMs } } : generated;
+    for await (const event of engine.generate({ ...request, signal: controller.signal })) {
       lastStats = event.stats;
       if (event.kind === 'prefill') {
         post({ type: 'event', id, event });
@@ -207,13 +303,14 @@ async function run(id: number, request: Omit<GenerateRequest, 'signal'>, control
       }
     }
     throw new Error('The generation ended without a done event (an engine bug).');
-  } finally {
-    running = undefined;
   }
 }
 
 /** Engine requests: they need the engine to themselves. */
 async function serveEngineRequest(message: WorkerRequestMessage): Promise<ResultOf<WorkerRequestName>> {
+  // A question always goes first: background indexing stops between chunks, and resumes afterwards.
+  await stopBackground();
+  running?.signal.throwIfAborted();
   switch (message.name) {
     case 'loadModel':
       return loadModel(message.params);
@@ -223,15 +320,28 @@ async function serveEngineRequest(message: WorkerRequestMessage): Promise<Result
       return ask(message.id, message.params);
     case 'summarize':
       return summarize(message.id, message.params);
-    case 'updateSegments':
-      return updateSegments(message.params);
     case 'clearCache':
-      lastStats = null;
-      segmentCache = undefined;
-      return { cleared: true };
+      return clearCache(message.params);
     default:
       throw new Error(`${message.name} is not an engine request.`);
   }
+}
+
+/** Forgets the statistics and this workspace's index (its manifest and the segments no other workspace uses). */
+async function clearCache(params: ParamsOf<'clearCache'>): Promise<ResultOf<'clearCache'>> {
+  lastStats = null;
+  indexingWanted = undefined;
+  changedPaths.clear();
+  let removedSegments = 0;
+  const failures: string[] = [];
+  if (engine && params.workspaceId !== undefined && params.roots) {
+    const { index } = await workspaceIndexFor(engine, { roots: params.roots, workspaceId: params.workspaceId, storeDir: params.storeDir, codec: params.codec, cache: params.cache });
+    const cleared = index.clear();
+    removedSegments = cleared.removedSegments;
+    failures.push(...cleared.failures, ...index.segments.store.warnings);
+  }
+  workspace = undefined;
+  return { cleared: true, removedSegments, failures };
 }
 
 function reply<K extends WorkerRequestName>(id: number, name: K, result: ResultOf<K>): void {
@@ -241,9 +351,26 @@ function reply<K extends WorkerRequestName>(id: number, name: K, result: ResultO
 port.on('message', (message: WorkerRequestMessage) => {
   const { id, name } = message;
   if (name === 'cancel') {
-    const cancelled = running !== undefined;
+    const cancelled = running !== undefined && !running.signal.aborted;
     running?.abort();
     reply(id, 'cancel', { cancelled });
+    return;
+  }
+  if (name === 'startIndexing') {
+    indexingWanted = message.params;
+    maybeIndexInBackground();
+    reply(id, 'startIndexing', { started: indexingWanted !== undefined });
+    return;
+  }
+  if (name === 'stopIndexing') {
+    indexingWanted = undefined;
+    void stopBackground().then((stopped) => reply(id, 'stopIndexing', { stopped }));
+    return;
+  }
+  if (name === 'workspaceChanged') {
+    for (const p of message.params.paths) changedPaths.add(p);
+    reply(id, 'workspaceChanged', { pending: changedPaths.size });
+    maybeIndexInBackground();
     return;
   }
   if (name === 'getStats') {
@@ -265,6 +392,7 @@ port.on('message', (message: WorkerRequestMessage) => {
     return;
   }
   busyWith = name;
+  running = new AbortController();
   void serveEngineRequest(message)
     .then(
       // The switch in serveEngineRequest pairs each name with its result type.
@@ -273,5 +401,7 @@ port.on('message', (message: WorkerRequestMessage) => {
     )
     .finally(() => {
       busyWith = undefined;
+      running = undefined;
+      maybeIndexInBackground();
     });
 });

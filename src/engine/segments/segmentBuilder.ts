@@ -66,7 +66,8 @@ export function segmentCompressor(settings: SegmentPrefillSettings, prefixRows: 
   return new FreqKvCompressor(parameters, rotary);
 }
 
-export async function buildSegment(session: DecoderSession, rotary: RotarySpec, prefixIds: readonly number[], fileIds: readonly number[], settings: SegmentPrefillSettings): Promise<BuiltSegment> {
+/** `signal` stops the prefill between chunks (an AbortError-like throw of signal.reason). */
+export async function buildSegment(session: DecoderSession, rotary: RotarySpec, prefixIds: readonly number[], fileIds: readonly number[], settings: SegmentPrefillSettings, signal?: AbortSignal): Promise<BuiltSegment> {
   if (fileIds.length === 0) throw new RangeError('buildSegment: the file has no tokens');
   const P = prefixIds.length;
   const compressor = segmentCompressor(settings, P, rotary);
@@ -74,6 +75,7 @@ export async function buildSegment(session: DecoderSession, rotary: RotarySpec, 
   const counters: StepCounters = { compressions: 0, compressMs: 0, maxPosition: -1 };
   if (P > 0) await session.forward(prefixIds, cache, { logits: 'none' });
   for (let done = 0; done < fileIds.length; ) {
+    signal?.throwIfAborted();
     const n = Math.min(settings.chunk, compressor.maxChunk(cache), fileIds.length - done);
     await compressAndForward(session, cache, compressor, fileIds.slice(done, done + n) as number[], counters, { logits: 'none' });
     done += n;

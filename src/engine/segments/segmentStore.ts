@@ -28,6 +28,8 @@ const UNWRITABLE = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENO
 export interface StoreOptions {
   /** The size cap in bytes over all segments (default 4 GiB). */
   maxBytes?: number;
+  /** Writes a file's bytes (default fs.writeFileSync); tests inject a full disk through it. */
+  writeFile?: (file: string, bytes: Uint8Array) => void;
 }
 
 export class SegmentStore {
@@ -39,10 +41,12 @@ export class SegmentStore {
   private writable: boolean;
   /** Segments that could not be persisted, kept for this run. */
   private readonly memory = new Map<string, Uint8Array>();
+  private readonly writeFile: (file: string, bytes: Uint8Array) => void;
 
   /** `dir` undefined: an in-memory store (nothing persists, no warning). */
   constructor(readonly dir: string | undefined, options: StoreOptions = {}) {
     this.maxBytes = options.maxBytes ?? DEFAULT_STORE_MAX_BYTES;
+    this.writeFile = options.writeFile ?? ((file, bytes) => fs.writeFileSync(file, bytes));
     if (dir === undefined) {
       this.writable = false;
       return;
@@ -226,10 +230,12 @@ export class SegmentStore {
   }
 
   /** temp file + rename; false (and the store marked unwritable) if the disk refuses. */
-  private atomicWrite(file: string, bytes: Uint8Array, what: string): boolean {
+  atomicWrite(file: string, bytes: Uint8Array, what: string): boolean {
+    if (!this.writable) return false;
     const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
     try {
-      fs.writeFileSync(temp, bytes);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      this.writeFile(temp, bytes);
       fs.renameSync(temp, file);
       return true;
     } catch (error) {

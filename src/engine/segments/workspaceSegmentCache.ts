@@ -36,6 +36,9 @@ import { inverseDct } from './spectrum';
 /** Settings the segmented mode cannot work with (a capacity too small for the prefix and sinks). */
 export class SegmentSettingsError extends FreqKvError {}
 
+/** A segment had to be rebuilt but its file's text is no longer what was indexed. */
+class SegmentTextGoneError extends FreqKvError {}
+
 export interface SegmentCacheSettings {
   codec: CodecName;
   /** The codec's calibration state: the RVQ codebooks (loadOrCalibrateCodecState), required for 'rvq'. */
@@ -54,6 +57,8 @@ export interface SegmentCacheSettings {
   maxStoreBytes?: number;
   /** Names this workspace in the store, e.g. its absolute root path (one manifest per workspace, model and settings). */
   workspaceId: string;
+  /** Writes store files (default fs.writeFileSync); tests inject a full disk through it. */
+  writeFile?: (file: string, bytes: Uint8Array) => void;
 }
 
 export interface WorkspaceFileEntry {
@@ -146,13 +151,17 @@ export interface AssembledCache {
   warnings: string[];
 }
 
-interface Entry {
+/** A stored segment as an index records it: the file, its content hash and the segment's name and size. */
+export interface SegmentRef {
   path: string;
-  text: string;
   name: string;
   contentHash: string;
   tokens: number;
   rows: number;
+}
+
+interface Entry extends SegmentRef {
+  text: string;
 }
 
 export const DEFAULT_RESERVE_ROWS = 64;
@@ -177,7 +186,7 @@ export class WorkspaceSegmentCache {
     readonly settings: SegmentCacheSettings,
   ) {
     this.codec = createSegmentCodec(settings.codec, settings.codecState);
-    this.store = new SegmentStore(settings.storeDir, { maxBytes: settings.maxStoreBytes });
+    this.store = new SegmentStore(settings.storeDir, { maxBytes: settings.maxStoreBytes, writeFile: settings.writeFile });
     this.rotary = rotarySpecOf(folder.config);
     const { prefix, chat } = splitAskPrompt(tokenizer, '');
     const bos = tokenizer.bosTokenId ?? folder.bosTokenId;
@@ -217,9 +226,8 @@ export class WorkspaceSegmentCache {
     let workspaceTokens = 0;
     for (const file of files) {
       if (signal?.aborted) throw new IngestCancelledError(`Building workspace segments was cancelled after ${entries.length} of ${files.length} files.`);
-      const text = segmentText(file);
-      const contentHash = sha256(text);
-      const name = sha256(`${this.modelId}\n${this.settingsId}\n${file.path}\n${contentHash}`).slice(0, 40);
+      const contentHash = this.contentHashOf(file);
+      const name = this.segmentName(file.path, contentHash);
       const partial = { path: file.path, text: file.text, name, contentHash };
       let entry: Entry | undefined;
       const stored = this.readStored(partial);
@@ -243,8 +251,57 @@ export class WorkspaceSegmentCache {
     return { files: entries.length, built, reused, rebuiltCorrupt, removed, workspaceTokens, tokensPrefilled, ms: performance.now() - started, persisted: this.store.persisting, warnings };
   }
 
+  /** The content hash a segment is stored under: of the file's segment text (its header included). */
+  contentHashOf(file: WorkspaceFileEntry): string {
+    return sha256(segmentText(file));
+  }
+
+  /** The store name of a file's segment for this model and these settings. */
+  segmentName(path: string, contentHash: string): string {
+    return sha256(`${this.modelId}\n${this.settingsId}\n${path}\n${contentHash}`).slice(0, 40);
+  }
+
+  /** Tokens of a file's segment text (what prefilling it costs). */
+  countTokens(file: WorkspaceFileEntry): number {
+    return this.tokenizer.encode(segmentText(file), { addSpecialTokens: false }).length;
+  }
+
+  /** The stored segment of a file with this content, read and checked once; undefined if none (or corrupt: removed). */
+  storedRef(path: string, contentHash: string): SegmentRef | undefined {
+    const name = this.segmentName(path, contentHash);
+    if (!this.store.has(name)) return undefined;
+    const stored = this.readStored({ path, name, contentHash });
+    return stored.contents ? { path, name, contentHash, tokens: stored.contents.header.tokens, rows: stored.contents.header.rows } : undefined;
+  }
+
+  /** Prefills one file and stores its segment (the workspace index's unit of work); `signal` stops it between chunks. */
+  async indexFile(file: WorkspaceFileEntry, signal?: AbortSignal): Promise<SegmentRef> {
+    const contentHash = this.contentHashOf(file);
+    const { text: _text, ...ref } = await this.buildAndStore({ path: file.path, text: file.text, name: this.segmentName(file.path, contentHash), contentHash }, signal);
+    return ref;
+  }
+
   /** Assembles the cache for a question from the files of the last update. */
   async assemble(question: string, options: AssembleOptions = {}): Promise<AssembledCache> {
+    this.index ??= new RelevanceIndex(this.entries);
+    // Follow-up questions: the earlier questions count towards relevance too.
+    const scores = this.index.score([...recentTurns(options.history).map((t) => t.question), question].join('\n'));
+    const byPath = new Map(this.entries.map((e) => [e.path, e.text]));
+    return this.assembleFrom(question, this.entries, scores, options, async (p) => byPath.get(p));
+  }
+
+  /**
+   * Assembles the cache for a question from stored segments and their relevance scores (in the
+   * same order). A segment found missing or corrupt is rebuilt from `textOf(path)`; a file whose
+   * text is gone by then is left out (named in `dropped`).
+   */
+  async assembleFrom(
+    question: string,
+    segments: readonly SegmentRef[],
+    scores: number[],
+    options: AssembleOptions,
+    textOf: (path: string) => Promise<string | undefined>,
+  ): Promise<AssembledCache> {
     const started = performance.now();
     const notesBefore = this.notes.length;
     const capacity = this.settings.capacity;
@@ -254,30 +311,30 @@ export class WorkspaceSegmentCache {
     const reserve = options.reserveRows ?? DEFAULT_RESERVE_ROWS;
     const budget = Math.min(options.budget ?? capacity, capacity);
     const segmentBudget = Math.min(options.segmentRows ?? Infinity, Math.max(0, budget - P - (options.segmentRows === undefined ? questionIds.length + reserve : 0)));
-    this.index ??= new RelevanceIndex(this.entries);
-    const scores = this.index.score([...recentTurns(options.history).map((t) => t.question), question].join('\n'));
+    const entries = segments.map((e) => ({ ...e }));
     if (options.focus !== undefined) {
-      const at = this.entries.findIndex((e) => e.path === options.focus);
-      if (at >= 0) scores[at] = Math.max(0, ...scores) + 1;
+      const at = entries.findIndex((e) => e.path === options.focus);
+      // Twice the best score: a clear lead, so allocateRows gives it at least half its rows.
+      if (at >= 0) scores[at] = 2 * scores.reduce((m, x) => Math.max(m, x), 0) + 1;
     }
     const allocation = allocateRows(
-      this.entries.map((e, i) => ({ storedRows: e.rows, score: scores[i]! })),
+      entries.map((e, i) => ({ storedRows: e.rows, score: scores[i]! })),
       segmentBudget,
       options,
     );
     const minRows = options.minRows ?? 4;
     const dropped: DroppedSegment[] = allocation.dropped.map((i) => ({
-      path: this.entries[i]!.path,
-      tokens: this.entries[i]!.tokens,
-      reason: `the ${segmentBudget} rows left for files (capacity ${budget} − prefix ${P} − question ${questionIds.length} − reserve ${reserve}) cannot give all ${this.entries.length} files their minimum of ${minRows} rows; the least relevant were left out (raise --capacity or include fewer files)`,
+      path: entries[i]!.path,
+      tokens: entries[i]!.tokens,
+      reason: `the ${segmentBudget} rows left for files (capacity ${budget} − prefix ${P} − question ${questionIds.length} − reserve ${reserve}) cannot give all ${entries.length} files their minimum of ${minRows} rows; the least relevant were left out (raise --capacity or include fewer files)`,
     }));
-    const chosen = this.entries
+    const chosen = entries
       .map((_, i) => i)
       .filter((i) => allocation.rows[i]! > 0)
-      .sort((a, b) => scores[a]! - scores[b]! || (this.entries[b]!.path < this.entries[a]!.path ? -1 : 1));
+      .sort((a, b) => scores[a]! - scores[b]! || (entries[b]!.path < entries[a]!.path ? -1 : 1));
     if (options.order) {
       const rank = new Map(options.order.map((p, k) => [p, k]));
-      const at = (i: number): number => rank.get(this.entries[i]!.path) ?? -1;
+      const at = (i: number): number => rank.get(entries[i]!.path) ?? -1;
       chosen.sort((a, b) => at(a) - at(b));
     }
 
@@ -297,9 +354,17 @@ export class WorkspaceSegmentCache {
     let slot = P;
     let tokensRepresented = P;
     for (const i of chosen) {
-      const entry = this.entries[i]!;
+      const entry = entries[i]!;
       const rows = allocation.rows[i]!;
-      const { L, decoded } = await this.decodeSegment(entry, rows);
+      let segment: { L: number; decoded: SegmentBlock[] };
+      try {
+        segment = await this.decodeSegment(entry, rows, textOf);
+      } catch (error) {
+        if (!(error instanceof SegmentTextGoneError)) throw error;
+        dropped.push({ path: entry.path, tokens: entry.tokens, reason: error.message });
+        continue;
+      }
+      const { L, decoded } = segment;
       const positions = Float64Array.from({ length: rows }, (_, j) => slot + j);
       for (let layer = 0; layer < numLayers; layer++) {
         for (const kind of ['key', 'value'] as const) {
@@ -350,9 +415,9 @@ export class WorkspaceSegmentCache {
     }
   }
 
-  private async buildAndStore(partial: Omit<Entry, 'tokens' | 'rows'>): Promise<Entry> {
+  private async buildAndStore(partial: Omit<Entry, 'tokens' | 'rows'>, signal?: AbortSignal): Promise<Entry> {
     const ids = this.tokenizer.encode(segmentText(partial), { addSpecialTokens: false });
-    const segment = await buildSegment(this.session, this.rotary, this.prefixIds, ids, this.prefill);
+    const segment = await buildSegment(this.session, this.rotary, this.prefixIds, ids, this.prefill, signal);
     const { numLayers, numKvHeads, headDim } = this.session.createCache(1).shape;
     const blocks: Uint8Array[] = [];
     for (let layer = 0; layer < numLayers; layer++) {
@@ -382,26 +447,30 @@ export class WorkspaceSegmentCache {
    * The first `rows` rows of every block of a segment, decoded; a segment whose blocks the codec
    * refuses (written by another codec version or codebooks) is rebuilt once.
    */
-  private async decodeSegment(entry: Entry, rows: number): Promise<{ L: number; decoded: SegmentBlock[] }> {
+  private async decodeSegment(entry: SegmentRef, rows: number, textOf: (path: string) => Promise<string | undefined>): Promise<{ L: number; decoded: SegmentBlock[] }> {
     const decodeAll = (contents: SegmentFileContents): SegmentBlock[] => contents.blocks.map((bytes, k) => this.codec.decode(bytes, k % 2 === 0 ? 'key' : 'value', k >> 1, rows));
-    const contents = await this.contentsFor(entry);
+    const contents = await this.contentsFor(entry, textOf);
     try {
       return { L: contents.header.sourceRows, decoded: decodeAll(contents) };
     } catch (error) {
       if (!(error instanceof SegmentCodecError)) throw error;
       this.notes.push(`segment of ${entry.path} could not be decoded (${error.message}); it was rebuilt.`);
       this.store.remove(entry.name);
-      const again = await this.contentsFor(entry);
+      const again = await this.contentsFor(entry, textOf);
       return { L: again.header.sourceRows, decoded: decodeAll(again) };
     }
   }
 
   /** The segment's contents; rebuilt if its file went missing or bad since update(). */
-  private async contentsFor(entry: Entry): Promise<SegmentFileContents> {
+  private async contentsFor(entry: SegmentRef, textOf: (path: string) => Promise<string | undefined>): Promise<SegmentFileContents> {
     const stored = this.readStored(entry);
     if (stored.contents) return stored.contents;
+    const text = await textOf(entry.path);
+    if (text === undefined || this.contentHashOf({ path: entry.path, text }) !== entry.contentHash) {
+      throw new SegmentTextGoneError(`its segment was ${stored.corrupt ? 'corrupt' : 'missing'} and the file changed or vanished since it was indexed; it is indexed again in the background`);
+    }
     this.notes.push(`segment of ${entry.path} was ${stored.corrupt ? 'corrupt' : 'missing'} when the cache was assembled; it was rebuilt.`);
-    const rebuilt = await this.buildAndStore(entry);
+    const rebuilt = await this.buildAndStore({ ...entry, text });
     Object.assign(entry, { tokens: rebuilt.tokens, rows: rebuilt.rows });
     const again = this.readStored(entry);
     if (!again.contents) throw new SegmentCorruptError(`segment of ${entry.path} could not be read back after it was rebuilt.`);

@@ -72,14 +72,14 @@ export async function* walkDirectory(root: string, filter: WorkspaceFilter, sign
           yield { kind: 'skipped', path: rel, reason };
           continue;
         }
-        let size: number;
+        let stat: fs.Stats;
         try {
-          size = (await fs.promises.stat(abs)).size;
+          stat = await fs.promises.stat(abs);
         } catch {
           yield { kind: 'skipped', path: rel, reason: 'unreadable' };
           continue;
         }
-        yield { kind: 'file', path: rel, size, read: (maxBytes) => readHead(abs, maxBytes) };
+        yield { kind: 'file', path: rel, size: stat.size, mtimeMs: stat.mtimeMs, read: (maxBytes) => readHead(abs, maxBytes) };
       }
       // Sockets, devices and FIFOs are not files to read.
     }

@@ -21,6 +21,8 @@ export interface SourceFile {
   kind: 'file';
   path: string;
   size: number;
+  /** Last modification time (ms since the epoch), when the source knows it: an unchanged size and time mean an unchanged file. */
+  mtimeMs?: number;
   /** Reads at most `maxBytes` bytes from the start of the file. */
   read(maxBytes: number): Promise<Uint8Array>;
 }
