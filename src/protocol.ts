@@ -8,6 +8,7 @@ import type { StopReason } from './engine/generate/generator';
 import type { SamplingOptions } from './engine/generate/sampler';
 import type { CacheOptions } from './engine/kv/createCompressor';
 import type { PriorTurn } from './engine/workspace/prompt';
+import type { SkippedFile } from './engine/workspace/types';
 
 export type { GenerationStats, StopReason, SamplingOptions, CacheOptions, PriorTurn };
 
@@ -115,6 +116,8 @@ export interface SegmentReport {
   notIndexed: { path: string; tokens: number }[];
   /** The least relevant files past maxWorkspaceTokens. */
   overTokenLimit: { path: string; tokens: number }[];
+  /** Files this ask's refresh left out (binary, ignored, too large, …), with why. */
+  skipped: SkippedFile[];
   filesIndexed: number;
   filesTotal: number;
   /** Segments prefilled in this ask (new or changed files) and found stored. */

@@ -318,6 +318,7 @@ async function answerFromIndex(freqkv: FreqKvContext, settings: FreqKvSettings, 
           ...segments.notIndexed.map((f) => ({ path: f.path, reason: 'not indexed yet (indexing continues in the background)' })),
           ...segments.dropped.map((d) => ({ path: d.path, reason: d.reason })),
           ...segments.overTokenLimit.map((f) => ({ path: f.path, reason: `${SKIP_REASON_TEXT['token-budget']} (freqkv.maxWorkspaceTokens; the least relevant files)` })),
+          ...segments.skipped.map((f) => ({ path: f.path, reason: SKIP_REASON_TEXT[f.reason] })),
         ],
       });
       freqkv.output.info(
