@@ -1,5 +1,5 @@
 // The segment transform as the store first computed it, by its definition in O(L²) per channel:
-// the orthonormal DCT-II along the sequence (KV-COMPRESSION.md §1), and the rebuild at L' rows
+// the orthonormal DCT-II along the sequence (docs/kv-compression.md §1), and the rebuild at L' rows
 // from the first L' coefficients (an L'-point orthonormal inverse times sqrt(L'/L)). Blocks are
 // [heads, rows, head_dim] float32; the sums run in float64. The reference the FFT-based
 // transform (src/engine/kv/fastDct.ts) is tested against, and its peer in

@@ -1,6 +1,6 @@
 // A real VS Code for the end-to-end test: code-server (installed by test/e2e/setup.sh) with its
 // state isolated in a temporary folder, the project's .vsix installed as a user would, and a
-// free port on 127.0.0.1. See ../shared/docs/REAL-VSCODE-TESTS.md.
+// free port on 127.0.0.1. See docs/testing.md.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';

