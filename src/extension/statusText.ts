@@ -80,21 +80,6 @@ function stateLine(status: EngineStatus): string | undefined {
   }
 }
 
-/** Background indexing in the status bar: `Indexing 120/880 files · 14 %`. */
-export function indexingStatusText(status: IndexStatus): string {
-  const files = `${status.filesDone}/${status.filesTotal} files · ${status.percent} %`;
-  switch (status.state) {
-    case 'indexing':
-      return `$(sync~spin) Indexing ${files}`;
-    case 'paused':
-      return `Indexed ${files} (paused)`;
-    case 'done':
-      return `Indexed ${status.filesTotal} files`;
-    default:
-      return 'Indexing failed';
-  }
-}
-
 /** The tooltip line for the index: files, tokens, speed and why it stopped. */
 export function indexingTooltip(status: IndexStatus): string {
   const speed = status.state === 'indexing' && status.tokensPerSecond > 0 ? `, ${status.tokensPerSecond.toFixed(0)} tokens/s` : '';

@@ -1,6 +1,6 @@
 // The workspace index: one long-lived record per workspace, model and settings of every file's
 // path, size, modification time, content hash, token count and stored segment, plus the BM25
-// index of the files' terms (relevanceAdapter.ts). It is saved atomically in the segment store
+// index of the files' terms and definitions (RelevanceIndex, segments/relevance.ts). It is saved atomically in the segment store
 // (DIR/v1/indexes/<key>/manifest.json and search.json, each written to a temp file and renamed)
 // and reloaded on start, so a warm question reads, tokenizes and checksums nothing it did before:
 //
@@ -21,7 +21,7 @@ import type { SkippedFile, SourceFile } from '../workspace/types';
 import type { AssembledCache, AssembleOptions, WorkspaceSegmentCache } from '../segments/workspaceSegmentCache';
 import { WORKSPACE_DEFAULTS } from './defaults';
 import type { IndexSource } from './directorySource';
-import { WorkspaceRelevance } from './relevanceAdapter';
+import { RelevanceIndex } from '../segments/relevance';
 
 /** The manifest's format; a manifest of another format is rebuilt (stored segments are reused). */
 export const INDEX_FORMAT = 2;
@@ -111,7 +111,7 @@ export class WorkspaceIndex {
   /** Measured prefill speed of this model and settings (files of at least 64 tokens). */
   prefillTokensPerSecond: number | undefined;
   readonly dir: string | undefined;
-  private relevance = WorkspaceRelevance.empty();
+  private relevance = new RelevanceIndex();
   private readonly key: string;
   private readonly maxFileBytes: number;
   private readonly maxFiles: number;
@@ -163,11 +163,11 @@ export class WorkspaceIndex {
       return;
     }
     try {
-      this.relevance = WorkspaceRelevance.fromJSON(fs.readFileSync(path.join(this.dir, 'search.json'), 'utf8'));
+      this.relevance = RelevanceIndex.fromJSON(fs.readFileSync(path.join(this.dir, 'search.json'), 'utf8'));
       if (this.relevance.size !== this.files.size) throw new Error(`it lists ${this.relevance.size} files, the manifest ${this.files.size}`);
     } catch (error) {
       // Without the terms, every file is read again by the next refresh (segments are kept).
-      this.relevance = WorkspaceRelevance.empty();
+      this.relevance = new RelevanceIndex();
       for (const file of this.files.values()) file.mtimeMs = -1;
       this.warnings.push(`The workspace search index could not be used (${(error as Error).message}); the files are read again to rebuild it.`);
     }
@@ -190,7 +190,7 @@ export class WorkspaceIndex {
     };
     // The search index first: a manifest never names files the saved search index lacks.
     const ok =
-      store.atomicWrite(path.join(this.dir, 'search.json'), Buffer.from(this.relevance.toJSON()), 'write the workspace search index') &&
+      store.atomicWrite(path.join(this.dir, 'search.json'), Buffer.from(JSON.stringify(this.relevance.toJSON())), 'write the workspace search index') &&
       store.atomicWrite(path.join(this.dir, 'manifest.json'), Buffer.from(JSON.stringify(manifest)), 'write the workspace index');
     if (!ok) return false;
     // The store's own record of the segments this workspace uses: stale ones are collected, the size cap applies.
@@ -203,7 +203,7 @@ export class WorkspaceIndex {
   clear(): { removedSegments: number; failures: string[] } {
     const failures: string[] = [];
     this.files.clear();
-    this.relevance = WorkspaceRelevance.empty();
+    this.relevance = new RelevanceIndex();
     this.dirty = false;
     const removedSegments = this.segments.store.commitWorkspace(this.key, []);
     if (this.dir) {
@@ -319,9 +319,9 @@ export class WorkspaceIndex {
     return had;
   }
 
-  /** BM25 of every known file that matches the question (prefilled or not). */
+  /** Relevance (BM25 plus where named identifiers are defined) of every known file that matches the question, prefilled or not. */
   score(question: string): Map<string, number> {
-    return this.relevance.score(question);
+    return this.relevance.scoreByPath(question);
   }
 
   /** The current text of a file, if it still has the content that was indexed. */
