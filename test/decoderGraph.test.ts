@@ -36,7 +36,7 @@ function asFloat32(data: Float32Array | Uint16Array): Float32Array {
 }
 
 /** Runs the model folder chunk by chunk and compares with the oracle; returns the worst differences. */
-async function compareWithOracle(dir: string, oracleModel: DecoderModel, seed = 1): Promise<{ logits: number; keys: number; values: number }> {
+async function compareWithOracle(dir: string, oracleModel: DecoderModel, seed = 1, chunks = CHUNKS): Promise<{ logits: number; keys: number; values: number }> {
   const folder = inspectModelFolder(dir);
   const session = await DecoderSession.open(folder, { threads: 1 });
   const { config } = oracleModel;
@@ -44,9 +44,9 @@ async function compareWithOracle(dir: string, oracleModel: DecoderModel, seed = 
   const oracle = new OracleDecoder(oracleModel);
   const worst = { logits: 0, keys: 0, values: 0 };
   try {
-    const tokens = tokensFor(config.vocabSize, CHUNKS.reduce((a, b) => a + b, 0), seed);
+    const tokens = tokensFor(config.vocabSize, chunks.reduce((a, b) => a + b, 0), seed);
     let at = 0;
-    for (const size of CHUNKS) {
+    for (const size of chunks) {
       const chunk = tokens.slice(at, at + size);
       const positions = chunk.map((_, i) => at + i);
       const logits = await session.forward(chunk, cache);
@@ -81,9 +81,9 @@ async function compareWithOracle(dir: string, oracleModel: DecoderModel, seed = 
   return worst;
 }
 
-async function buildAndCompare(model: DecoderModel, options: Partial<ModelFolderOptions> = {}): Promise<{ logits: number; keys: number; values: number }> {
+async function buildAndCompare(model: DecoderModel, options: Partial<ModelFolderOptions> = {}, chunks = CHUNKS): Promise<{ logits: number; keys: number; values: number }> {
   const { dir, effectiveModel } = buildTestModel(model, options, fs.mkdtempSync(path.join(work, 'm-')));
-  return compareWithOracle(dir, effectiveModel);
+  return compareWithOracle(dir, effectiveModel, 1, chunks);
 }
 
 const interleavedQwen: DecoderConfig = { ...tinyQwen2, ropeLayout: 'interleaved', tieWordEmbeddings: false };
@@ -210,4 +210,19 @@ describe('export variants', () => {
     const worst = await buildAndCompare(randomDecoderModel(tinyLlama, 11), { omitPositionIds: true });
     expect(worst.logits).toBeLessThan(1e-4);
   });
+
+  // 'new' graphs read the cache's buffer with unused rows masked; the buffer grows (and is
+  // copied) at 64, 128 and 192 rows here. 'present' graphs take the rows alone and return them all.
+  const growing = [70, 1, 1, 1, 50, 1, 1, 1];
+  for (const kvOutputs of ['new', 'present'] as const) {
+    for (const [name, config] of [['Qwen2 GQA', tinyQwen2], ['Llama, no position_ids', tinyLlama]] as const) {
+      it(`kvOutputs '${kvOutputs}': ${name} matches the oracle over ${growing.reduce((a, b) => a + b, 0)} rows in chunks ${growing.join(',')}`, async () => {
+        const chunks = config.maxPositionEmbeddings >= 126 ? growing : [30, 1, 1, 20, 1, 1];
+        const worst = await buildAndCompare(randomDecoderModel(config, 5), { kvOutputs, omitPositionIds: config === tinyLlama }, chunks);
+        expect(worst.logits).toBeLessThan(1e-4);
+        expect(worst.keys).toBeLessThan(1e-4);
+        expect(worst.values).toBeLessThan(1e-4);
+      });
+    }
+  }
 });

@@ -56,13 +56,30 @@ describe('golden outputs of llama2.c run.c', () => {
     const { streamed } = await collect(engine.generate({ prompt, maxNewTokens: generated, sampling: GREEDY, prefillChunkSize: 3 }));
     expect(`${prompt}${streamed}\n`).toBe(golden);
   });
+
+  it('the same texts from a graph that outputs only new cache rows (the builder default)', async () => {
+    const dir = path.join(work, 'new-rows');
+    writeModelFolder(dir, readLlama2cCheckpoint(fs.readFileSync(path.join(STORIES_DIR, 'stories260K.bin'))), storiesTokenizer(), { weights: 'float32', kvCache: 'float32', externalData: 'never' });
+    const newRows = await Engine.load({ modelDir: dir, threads: 1 });
+    try {
+      expect(newRows.session.folder.signature.kvOutputs).toBe('new');
+      const fromBos = await collect(newRows.generate({ maxNewTokens: 256, sampling: GREEDY }));
+      expect(`${fromBos.streamed}\n`).toBe(fs.readFileSync(path.join(STORIES_DIR, 'golden-greedy-from-bos-256.txt'), 'utf8'));
+      const prompt = 'Tom and his dog went to the park.';
+      const generated = 200 - (newRows.encodePrompt({ prompt }).length - 1);
+      const withPrompt = await collect(newRows.generate({ prompt, maxNewTokens: generated, sampling: GREEDY, prefillChunkSize: 3 }));
+      expect(`${prompt}${withPrompt.streamed}\n`).toBe(fs.readFileSync(path.join(STORIES_DIR, 'golden-greedy-prompt-200.txt'), 'utf8'));
+    } finally {
+      await newRows.dispose();
+    }
+  });
 });
 
 describe('the embedded model', () => {
   it('equals a fresh build from ../shared/models/stories260K', () => {
     const model = readLlama2cCheckpoint(fs.readFileSync(path.join(STORIES_DIR, 'stories260K.bin')));
     const fresh = path.join(work, 'fresh');
-    writeModelFolder(fresh, model, storiesTokenizer(), { weights: 'float32', kvCache: 'float32', externalData: 'never' });
+    writeModelFolder(fresh, model, storiesTokenizer(), { weights: 'float32', kvCache: 'float32', externalData: 'never', kvOutputs: 'present' });
     const files = (dir: string): string[] => fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
     const committed = files(EMBEDDED_MODEL).filter((f) => f !== 'LICENSE' && f !== 'README.md');
     expect(files(fresh)).toEqual(committed);

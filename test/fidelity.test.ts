@@ -48,7 +48,9 @@ describe('metrics', () => {
     expect(full!.kl).toBe(0);
     expect(full!.top1).toBe(1);
     expect(freqkv!.kl).toBeLessThan(1e-6);
-    expect(freqkv!.perplexity).toBeCloseTo(full!.perplexity!, 4);
+    // Equal up to float rounding: the two caches may hold their rows in buffers of other lengths,
+    // whose unused (masked) rows change how onnxruntime blocks its sums.
+    expect(freqkv!.perplexity! / full!.perplexity!).toBeCloseTo(1, 6);
     expect(streaming!.kl).toBeGreaterThan(0);
     expect(streaming!.peakCacheBytes).toBe(32 * 5 * 2 * 4 * 8 * 4);
     // Average rows of the full cache over 119 predictions: (1 + … + 119) / 119 = 60.

@@ -5,13 +5,22 @@
 //            position_ids [batch, seq] int64,
 //            past_key_values.{i}.key|value [batch, kv_heads, past, head_dim] (float32 or float16),
 //            num_logits_to_keep [] int64 (k: logits of the last k positions only; 0: all)
-//   outputs: logits [batch, k or seq, vocab] float32,
-//            present.{i}.key|value [batch, kv_heads, past + seq, head_dim] (keys with RoPE applied)
+//   outputs: logits [batch, k or seq, vocab] float32, and the cache rows in one of two forms
+//            (keys with RoPE applied):
+//            - 'new' (the default): new_key_values.{i}.key|value [batch, kv_heads, seq, head_dim],
+//              the chunk's own rows only. The caller keeps the cache and may pass past rows it
+//              has not filled yet (a buffer larger than the cache): attention_mask is 0 there.
+//              Attention reads the past where it lies and never copies it: scores against the
+//              past and against the chunk are computed apart, share one softmax, and the two
+//              context products are added.
+//            - 'present': present.{i}.key|value [batch, kv_heads, past + seq, head_dim], the
+//              whole cache (past ++ new), as Hugging Face exports and transformers.js expect.
+//              Every step copies the whole cache through a Concat and out of onnxruntime.
 //
 // The graph uses plain ONNX operators (opset 17) and, for quantized weights, onnxruntime's
-// MatMulNBits. Attention is causal over cache rows: query i of a chunk sees rows
-// [0, past + i], whatever its position id, because under FreqKV a row's position is its slot
-// in the cache, not its index in the text.
+// MatMulNBits. Attention is causal over cache rows: query i of a chunk sees the past rows
+// whose mask is 1 and rows [0, i] of the chunk, whatever its position id, because under FreqKV
+// a row's position is its slot in the cache, not its index in the text.
 
 import type { DecoderModel } from './decoderWeights';
 import { GraphBuilder, TensorType } from './onnxGraph';
@@ -43,7 +52,12 @@ export interface DecoderGraphOptions {
    * 'float32' keeps the float32 embedding for both, read whole by every decode step.
    */
   tiedClassifier?: WeightFormat;
+  /** Which cache rows the graph outputs (see the top of this file). Default: 'new'. */
+  kvOutputs?: KvOutputs;
 }
+
+export type KvOutputs = 'new' | 'present';
+export const KV_OUTPUTS: readonly KvOutputs[] = ['new', 'present'];
 
 export type MatMulAccuracy = 'int8' | 'float32';
 
@@ -75,11 +89,16 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   const attentionMask = g.input('attention_mask', TensorType.INT64, ['batch_size', 'total_sequence_length']);
   let positionIds: string;
   if (options.omitPositionIds) {
-    // Positions are past + [0, seq): the exports without position_ids behave this way.
+    // Positions are past + [0, seq): the exports without position_ids behave this way. With
+    // 'new' outputs the past may hold unused (masked) rows, so past counts the mask's ones.
     const total = g.op('Gather', [g.op('Shape', [attentionMask]), g.int64Scalar(1)], { axis: 0 });
     const seq = g.op('Gather', [g.op('Shape', [inputIds]), g.int64Scalar(1)], { axis: 0 });
-    const past = g.op('Sub', [total, seq]);
-    positionIds = g.op('Unsqueeze', [g.op('Range', [past, total, g.int64Scalar(1)]), g.int64s([0])]);
+    let past = g.op('Sub', [total, seq]);
+    if ((options.kvOutputs ?? 'new') === 'new') {
+      const pastMask = g.op('Slice', [attentionMask, g.int64s([0]), g.op('Unsqueeze', [past, g.int64s([0])]), g.int64s([1])]);
+      past = g.op('ReduceSum', [g.op('Gather', [pastMask, g.int64Scalar(0)], { axis: 0 })], { keepdims: 0 });
+    }
+    positionIds = g.op('Unsqueeze', [g.op('Range', [past, g.op('Add', [past, seq]), g.int64Scalar(1)]), g.int64s([0])]);
   } else {
     positionIds = g.input('position_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
   }
@@ -105,18 +124,33 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   const cosPairs = g.op('Unsqueeze', [cos, g.int64s([-1])]);
   const sinPairs = g.op('Unsqueeze', [sin, g.int64s([-1])]);
 
-  // Causal bias over cache rows: query s (cache row past + s) sees rows r <= past + s, and
-  // only rows whose attention_mask is 1. bias [B, 1, groups·S, T], rows ordered (group, s).
+  // Causal bias over cache rows. Query s of the chunk sees the past rows whose mask is 1 and
+  // the chunk's rows j <= s whose mask is 1. Rows are ordered (group, s): [B, 1, groups·S, ·].
+  const kvOutputs = options.kvOutputs ?? 'new';
   const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), g.int64Scalar(1)], { axis: 0 });
   const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), g.int64Scalar(1)], { axis: 0 });
   const pastLen = g.op('Sub', [totalLen, seqLen]);
-  const rowIndex = g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), totalLen, g.int64Scalar(1)]), g.int64s([0])]); // [1, T]
-  const queryRow = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, g.int64Scalar(1)]), g.int64s([1])]); // [S, 1]
-  const causal = g.op('LessOrEqual', [rowIndex, queryRow]); // [S, T]
-  const padding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: TensorType.BOOL }), g.int64s([1, 2])]); // [B, 1, 1, T]
-  const allowed = g.op('And', [padding, causal]); // [B, 1, S, T]
-  let bias = g.op('Where', [allowed, g.floatScalar(0), g.floatScalar(MASKED)]);
-  if (groups > 1) bias = g.op('Tile', [bias, g.int64s([1, 1, groups, 1])]);
+  const maskAllowed = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: TensorType.BOOL }), g.int64s([1, 2])]); // [B, 1, 1, T]
+  const biasOf = (allowed: string): string => g.op('Where', [allowed, g.floatScalar(0), g.floatScalar(MASKED)]);
+  const tileGroups = (b: string): string => (groups > 1 ? g.op('Tile', [b, g.int64s([1, 1, groups, 1])]) : b);
+  const toOneD = (scalar: string): string => g.op('Unsqueeze', [scalar, g.int64s([0])]);
+  let bias = '';
+  let biasPast = '';
+  let biasNew = '';
+  let pastAndNew = '';
+  if (kvOutputs === 'present') {
+    const rowIndex = g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), totalLen, g.int64Scalar(1)]), g.int64s([0])]); // [1, T]
+    const queryRow = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, g.int64Scalar(1)]), g.int64s([1])]); // [S, 1]
+    bias = tileGroups(biasOf(g.op('And', [maskAllowed, g.op('LessOrEqual', [rowIndex, queryRow])]))); // [B, 1, groups·S, T]
+  } else {
+    // Past: the mask alone, broadcast over the query rows: [B, 1, 1, P].
+    biasPast = biasOf(g.op('Slice', [maskAllowed, g.int64s([0]), toOneD(pastLen), g.int64s([3])]));
+    // Chunk: causal within the chunk and the mask: [B, 1, groups·S, S].
+    const chunkIndex = g.op('Range', [g.int64Scalar(0), seqLen, g.int64Scalar(1)]);
+    const causal = g.op('LessOrEqual', [g.op('Unsqueeze', [chunkIndex, g.int64s([0])]), g.op('Unsqueeze', [chunkIndex, g.int64s([1])])]); // [S, S]
+    biasNew = tileGroups(biasOf(g.op('And', [g.op('Slice', [maskAllowed, toOneD(pastLen), toOneD(totalLen), g.int64s([3])]), causal])));
+    pastAndNew = g.op('Concat', [toOneD(pastLen), toOneD(seqLen)], { axis: 0 }); // the softmax's split
+  }
 
   // ---- weights ---------------------------------------------------------------------------
   /** x [..., in] · Wᵀ where W is [out, in] (+ bias [out]). */
@@ -230,19 +264,27 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
       pastK = g.op('Cast', [pastK], { to: TensorType.FLOAT });
       pastV = g.op('Cast', [pastV], { to: TensorType.FLOAT });
     }
-    const keys = g.op('Concat', [pastK, kNew], { axis: 2 }); // [B, kvh, T, hd]
-    const values = g.op('Concat', [pastV, vNew], { axis: 2 });
-    if (kvType === TensorType.FLOAT16) {
-      g.opNamed(`present.${i}.key`, 'Cast', [keys], { to: TensorType.FLOAT16 });
-      g.opNamed(`present.${i}.value`, 'Cast', [values], { to: TensorType.FLOAT16 });
+    const cacheOutput = (name: string, rows: string): void => {
+      if (kvType === TensorType.FLOAT16) g.opNamed(name, 'Cast', [rows], { to: TensorType.FLOAT16 });
+      else g.opNamed(name, 'Identity', [rows]);
+    };
+    const scoresAgainst = (keys: string): string => g.op('MatMul', [qGrouped, g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]);
+    let context: string; // [B, kvh, groups·S, hd]
+    if (kvOutputs === 'present') {
+      const keys = g.op('Concat', [pastK, kNew], { axis: 2 }); // [B, kvh, T, hd]
+      const values = g.op('Concat', [pastV, vNew], { axis: 2 });
+      cacheOutput(`present.${i}.key`, keys);
+      cacheOutput(`present.${i}.value`, values);
+      // scores [B, kvh, groups·S, T] + bias → softmax → · values [B, kvh, T, hd]
+      context = g.op('MatMul', [g.op('Softmax', [g.op('Add', [scoresAgainst(keys), bias])], { axis: -1 }), values]);
     } else {
-      g.opNamed(`present.${i}.key`, 'Identity', [keys]);
-      g.opNamed(`present.${i}.value`, 'Identity', [values]);
+      cacheOutput(`new_key_values.${i}.key`, kNew);
+      cacheOutput(`new_key_values.${i}.value`, vNew);
+      // One softmax over [past scores | chunk scores], then probabilities · rows of each part.
+      const scores = g.op('Concat', [g.op('Add', [scoresAgainst(pastK), biasPast]), g.op('Add', [scoresAgainst(kNew), biasNew])], { axis: -1 });
+      const [pPast, pNew] = g.node('Split', [g.op('Softmax', [scores], { axis: -1 }), pastAndNew], { axis: -1 }, 2) as [string, string];
+      context = g.op('Add', [g.op('MatMul', [pPast, pastV]), g.op('MatMul', [pNew, vNew])]);
     }
-
-    // scores [B, kvh, groups·S, T] + bias → softmax → · values [B, kvh, T, hd]
-    const scores = g.op('Add', [g.op('MatMul', [qGrouped, g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), bias]);
-    const context = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), values]); // [B, kvh, groups·S, hd]
     // Back to [B, S, nh·hd] with heads in their original order (kv head major, group minor).
     const merged = g.op('Reshape', [
       g.op('Transpose', [g.op('Reshape', [context, g.int64s([0, kvh, groups, -1, hd])])], { perm: [0, 3, 1, 2, 4] }),
@@ -285,9 +327,10 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   }
 
   g.output('logits', TensorType.FLOAT, ['batch_size', 'logits_length', config.vocabSize]);
+  const [cacheName, cacheRows] = kvOutputs === 'present' ? ['present', 'total_sequence_length'] : ['new_key_values', 'sequence_length'];
   for (let i = 0; i < config.numLayers; i++) {
-    g.output(`present.${i}.key`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
-    g.output(`present.${i}.value`, kvType, ['batch_size', kvh, 'total_sequence_length', hd]);
+    g.output(`${cacheName}.${i}.key`, kvType, ['batch_size', kvh, cacheRows, hd]);
+    g.output(`${cacheName}.${i}.value`, kvType, ['batch_size', kvh, cacheRows, hd]);
   }
   return { graph: g, effectiveModel: effective };
 }

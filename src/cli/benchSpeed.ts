@@ -66,40 +66,80 @@ export async function runSpeedProbe(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * Runs this CLI's `convert random` into `dir` unless a model folder built with the same
+ * arguments is there (the arguments are recorded beside it), e.g. after the builder changed.
+ */
+function convertRandom(dir: string, args: string[], log: (m: string) => void, unrecorded: string[] = []): boolean {
+  const record = `${dir}.convert-args.json`;
+  const recorded = fs.existsSync(record) ? fs.readFileSync(record, 'utf8') : '';
+  if (fs.existsSync(path.join(dir, 'onnx', 'model.onnx')) && recorded === JSON.stringify(args)) return true;
+  log(`building ${dir}: convert random ${[...args, ...unrecorded].join(' ')}`);
+  const built = spawnSync(process.execPath, [process.argv[1]!, 'convert', 'random', ...args, ...unrecorded, '--out', dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (built.status !== 0) return false;
+  fs.writeFileSync(record, JSON.stringify(args));
+  return true;
+}
+
 /** Builds a random Qwen2.5-0.5B-shaped model folder with this CLI's `convert random`, if it is missing. */
 function ensureQwenModel(dir: string, weights: string, log: (m: string) => void): boolean {
-  if (fs.existsSync(path.join(dir, 'onnx', 'model.onnx'))) return true;
   const tokenizer = repoFile('..', 'shared', 'formats', 'qwen2.5-coder-instruct');
   const config = repoFile('bench', 'configs', 'qwen2.5-0.5b.json');
   if (!fs.existsSync(tokenizer)) {
     log(`skipping ${dir}: the Qwen tokenizer files (${tokenizer}) are missing`);
     return false;
   }
-  log(`building ${dir} (${weights})`);
-  const args = [process.argv[1]!, 'convert', 'random', '--config', config, '--tokenizer', tokenizer, '--out', dir, '--seed', '1', '--weights', weights];
-  const built = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  return built.status === 0;
+  return convertRandom(dir, ['--config', config, '--tokenizer', tokenizer, '--seed', '1', '--weights', weights], log);
+}
+
+/**
+ * The folder transformers.js runs for `dir`: transformers.js feeds back `present` outputs (the
+ * whole cache), so for a graph that outputs only new rows (the builder's default) it runs a
+ * twin built with the same arguments and --kv-outputs present. Undefined: no twin can be made.
+ */
+function transformersFolder(dir: string, log: (m: string) => void): string | undefined {
+  if (inspectModelFolder(dir).signature.kvOutputs === 'present') return dir;
+  const record = `${dir}.convert-args.json`;
+  if (!fs.existsSync(record)) return undefined;
+  const args = [...(JSON.parse(fs.readFileSync(record, 'utf8')) as string[]), '--kv-outputs', 'present'];
+  const twin = `${dir}-present`;
+  return convertRandom(twin, args, log) ? twin : undefined;
+}
+
+/**
+ * Our int4 model folders for the speed benchmark, named by what differs from the builder's
+ * defaults: 'int4' (block 32, the block of llama.cpp's Q4_0; int8 tied classifier), with '-c4'
+ * an int4 tied classifier (as the Q4_0 GGUF stores it), with '-bN' quantization blocks of N.
+ */
+export function int4VariantArgs(variant: string): string[] {
+  const match = /^int4((?:-c4|-b\d+)*)$/.exec(variant);
+  if (!match) throw new UsageError(`--int4-variants: '${variant}' is not int4, int4-c4, int4-bN or int4-c4-bN.`);
+  const args: string[] = [];
+  for (const part of match[1]!.split('-').filter(Boolean)) {
+    if (part === 'c4') args.push('--tied-classifier', 'int4');
+    else args.push('--quant-block-size', part.slice(1));
+  }
+  return args;
 }
 
 /**
  * A bench/configs shape as our int4 model folder and a Q4_0 GGUF of the same seeded weights
  * (one `convert random` run writes both), built into `modelsDir` if missing.
  */
-function ensureShapeModels(shape: string, modelsDir: string, log: (m: string) => void): { dir: string; gguf: string } {
+function ensureShapeModels(shape: string, modelsDir: string, log: (m: string) => void, variant = 'int4'): { dir: string; gguf: string } {
   const config = repoFile('bench', 'configs', `${shape}.json`);
   if (!fs.existsSync(config)) {
     const known = fs.readdirSync(path.dirname(config)).map((f) => path.basename(f, '.json'));
     throw new UsageError(`--shapes: no bench/configs/${shape}.json (known: ${known.join(', ')}).`);
   }
-  const dir = path.join(modelsDir, `${shape}-int4`);
+  const dir = path.join(modelsDir, `${shape}-${variant}`);
   const gguf = path.join(modelsDir, `${shape}-q4_0.gguf`);
-  if (fs.existsSync(path.join(dir, 'onnx', 'model.onnx')) && fs.existsSync(gguf)) return { dir, gguf };
   const tokenizer = repoFile('..', 'shared', 'formats', 'qwen2.5-coder-instruct');
   if (!fs.existsSync(tokenizer)) throw new UsageError(`--shapes needs the Qwen tokenizer files (${tokenizer}).`);
-  log(`building ${dir} (int4) and ${gguf} (Q4_0) from ${config}, seed 1`);
-  const args = [process.argv[1]!, 'convert', 'random', '--config', config, '--tokenizer', tokenizer, '--out', dir, '--seed', '1', '--weights', 'int4', '--gguf', gguf, '--gguf-type', 'q4_0'];
-  const built = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (built.status !== 0) throw new Error(`building the ${shape} models failed (exit ${built.status ?? built.signal})`);
+  const args = ['--config', config, '--tokenizer', tokenizer, '--seed', '1', '--weights', 'int4', ...int4VariantArgs(variant)];
+  // The GGUF (always Q4_0: block 32, the tied matrix in Q4_0 too) is written with the first folder of this shape built.
+  const ggufArgs = fs.existsSync(gguf) ? [] : ['--gguf', gguf, '--gguf-type', 'q4_0'];
+  if (!convertRandom(dir, args, log, ggufArgs) || !fs.existsSync(gguf)) throw new Error(`building the ${shape} models failed`);
   return { dir, gguf };
 }
 
@@ -139,6 +179,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       'prefill-chunk': { type: 'string' },
       'one-forward-limit': { type: 'string' },
       'models-dir': { type: 'string' },
+      'int4-variants': { type: 'string' },
       text: { type: 'string' },
       json: { type: 'string' },
       markdown: { type: 'string' },
@@ -171,7 +212,12 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
   // Each model folder with, for llama.cpp, the GGUF of the same weights (--gguf pairs with --model in order).
   const models: { dir: string; gguf?: string }[] = (values.model ?? []).map((dir, i) => ({ dir, gguf: values.gguf?.[i] }));
   if ((values.gguf?.length ?? 0) > models.length) throw new UsageError('--gguf pairs with --model in order: give each GGUF its model folder (the tokens come from its tokenizer).');
-  for (const shape of values.shapes === undefined ? [] : values.shapes.split(',').map((x) => x.trim())) models.push(ensureShapeModels(shape, modelsDir, log));
+  // --int4-variants int4,int4-c4: one int4 folder per variant for each shape (default: int4).
+  const variants = values['int4-variants'] === undefined ? ['int4'] : values['int4-variants'].split(',').map((v) => v.trim());
+  variants.forEach(int4VariantArgs);
+  for (const shape of values.shapes === undefined ? [] : values.shapes.split(',').map((x) => x.trim())) {
+    for (const variant of variants) models.push(ensureShapeModels(shape, modelsDir, log, variant));
+  }
   if (models.length === 0) {
     models.push({ dir: embeddedModelDir() });
     if (!quick) {
@@ -271,8 +317,13 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
             failures.push({ engine, model: name, cache: 'full', contextTokens: L, error: 'no GGUF for this model: pass --gguf FILE after its --model, or use --shapes' });
             continue;
           }
+          const engineDir = engine === 'transformers.js' ? transformersFolder(folder.dir, log) : folder.dir;
+          if (!engineDir) {
+            failures.push({ engine, model: name, cache: 'full', contextTokens: L, error: 'transformers.js feeds back present outputs, and this graph outputs only new rows (new_key_values): convert the model again with --kv-outputs present for it' });
+            continue;
+          }
           for (const cache of engine === 'freqkv' ? caches : (['full'] as const)) {
-            const spec: SpeedProbeSpec = { engine, modelDir: folder.dir, onnxFile, cache, contextTokens: L, decodeSteps, threads, text, freqkvCapacity, prefillChunk, oneForwardLimit, ggufFile: gguf };
+            const spec: SpeedProbeSpec = { engine, modelDir: engineDir, onnxFile: engineDir === folder.dir ? onnxFile : undefined, cache, contextTokens: L, decodeSteps, threads, text, freqkvCapacity, prefillChunk, oneForwardLimit, ggufFile: gguf };
             const load1m = os.loadavg()[0]!;
             const child = spawnSync(process.execPath, [process.argv[1]!, 'bench', 'speed-probe', JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
             const line = (child.stdout ?? '').split('\n').find((l) => l.startsWith(PROBE_MARK));

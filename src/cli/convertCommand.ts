@@ -10,7 +10,7 @@ import { readSafetensorsModel } from '../builder/safetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
 import { GGUF_TENSOR_TYPES, writeGguf } from '../builder/gguf';
-import type { WeightFormat, KvCacheType, MatMulAccuracy } from '../builder/decoderGraph';
+import { KV_OUTPUTS, type WeightFormat, type KvCacheType, type MatMulAccuracy } from '../builder/decoderGraph';
 import { parseHfConfig } from '../engine/model/modelConfig';
 import { UsageError, intOption } from './args';
 
@@ -36,6 +36,8 @@ export async function runConvert(argv: string[]): Promise<number> {
       'gguf-type': { type: 'string', default: 'q4_0' },
       'tied-classifier': { type: 'string', default: 'int8' },
       'matmul-accuracy': { type: 'string', default: 'int8' },
+      'kv-outputs': { type: 'string', default: 'new' },
+      'quant-block-size': { type: 'string' },
     },
     strict: true,
   });
@@ -49,7 +51,12 @@ export async function runConvert(argv: string[]): Promise<number> {
   const externalData = oneOf(values['external-data'], 'external-data', ['auto', 'always', 'never'] as const);
   const tiedClassifier = oneOf(values['tied-classifier'], 'tied-classifier', WEIGHT_FORMATS);
   const matMulAccuracy = oneOf(values['matmul-accuracy'], 'matmul-accuracy', MATMUL_ACCURACIES);
-  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy };
+  const kvOutputs = oneOf(values['kv-outputs'], 'kv-outputs', KV_OUTPUTS);
+  const quantBlockSize = values['quant-block-size'] === undefined ? undefined : intOption(values['quant-block-size'], 'quant-block-size', 32);
+  if (quantBlockSize !== undefined && (quantBlockSize < 16 || (quantBlockSize & (quantBlockSize - 1)) !== 0)) {
+    throw new UsageError(`--quant-block-size must be a power of two of at least 16 (MatMulNBits' block sizes), not ${quantBlockSize}.`);
+  }
+  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy, kvOutputs, quantBlockSize };
   const started = performance.now();
 
   switch (source) {

@@ -39,7 +39,8 @@ const USAGE = `Usage:
                   [--weights float32|int8|int4] [--kv-cache float32|float16]
                   [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]   (the same weights for llama.cpp; --out optional then)
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
-                  (every convert: [--tied-classifier int8|int4|float32] [--matmul-accuracy int8|float32])
+                  (every convert: [--tied-classifier int8|int4|float32] [--matmul-accuracy int8|float32]
+                   [--kv-outputs new|present])
   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]
@@ -47,7 +48,8 @@ const USAGE = `Usage:
   freqkv bench workspace [--model DIR] [--onnx-file FILE] [--workspace DIR] [--json OUT] [--quick] [--no-sequential]
                   [--no-fidelity] [--repeats R] [--threads N] [--codec C] [--codecs float32,int8,rvq]
                   [--question Q] [--index-seconds S] [--first-answer-seconds S] [--max-files N]
-  freqkv bench speed [--model DIR [--gguf FILE.gguf] …] [--onnx-file FILE] [--shapes qwen2.5-0.5b,…] [--rounds R]
+  freqkv bench speed [--model DIR [--gguf FILE.gguf] …] [--onnx-file FILE] [--shapes qwen2.5-0.5b,…
+                  [--int4-variants int4,int4-c4,int4-b128,…]] [--rounds R]
                   [--contexts 256,1024,4096,16384] [--decode-steps 32]
                   [--engines freqkv,transformers.js,llama.cpp] [--caches full,freqkv] [--capacity N]
                   [--threads N] [--prefill-chunk N] [--one-forward-limit N] [--models-dir DIR]

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { argmax } from '../generate/sampler';
 import { ModelTokenizer } from '../tokenizer/modelTokenizer';
 import { benchTokens, fullCacheResult, type SpeedProbeResult, type SpeedProbeSpec } from './speedProbe';
+import { inspectModelFolder } from '../model/modelFolder';
 
 /** The few parts of transformers.js the probe uses. */
 interface TjsTensor {
@@ -46,6 +47,9 @@ export function transformersDtype(onnxFile: string | undefined): string {
 export const DEFAULT_ONE_FORWARD_LIMIT = 4096;
 
 export async function probeTransformers(spec: SpeedProbeSpec): Promise<SpeedProbeResult> {
+  if (inspectModelFolder(spec.modelDir, { onnxFile: spec.onnxFile }).signature.kvOutputs !== 'present') {
+    throw new Error(`transformers.js feeds back present outputs, and ${spec.modelDir}'s graph outputs only new rows (new_key_values); convert it with --kv-outputs present for transformers.js.`);
+  }
   const tokenizer = await ModelTokenizer.fromFolder(spec.modelDir);
   const L = spec.contextTokens;
   const ids = benchTokens(tokenizer, spec.text, L);

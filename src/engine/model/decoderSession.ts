@@ -102,7 +102,8 @@ export class DecoderSession {
    *
    * (Tried and dropped: having onnxruntime write `present` into reused buffers of the cache
    * through preallocated fetches made decoding slower, 0.27–0.91× in scripts/decode-ab.ts:
-   * onnxruntime-node 1.30 still copies, and the graph's Concat copies the cache anyway.)
+   * onnxruntime-node 1.30 still copies, and the graph's Concat copies the cache anyway. Graphs
+   * that output only the new rows avoid both copies; see decoderGraph.ts.)
    */
   async forward(tokens: ArrayLike<number>, cache: KvCache, options: { logits?: LogitsWanted } = {}): Promise<Float32Array> {
     const n = tokens.length;
@@ -113,9 +114,14 @@ export class DecoderSession {
     const kvType = cache.elementType === 'float16' ? 'float16' : 'float32';
     const ids = new BigInt64Array(n);
     for (let i = 0; i < n; i++) ids[i] = BigInt(tokens[i]!);
+    // A graph that outputs only the new rows reads the cache's buffers where they lie, unused
+    // rows masked; one that outputs the whole cache gets the rows alone and replaces them.
+    const appends = this.folder.signature.kvOutputs === 'new';
+    const buffers = appends ? cache.buffers() : undefined;
+    const pastRows = buffers ? buffers.stride : past;
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids, [1, n]),
-      attention_mask: new ort.Tensor('int64', this.ones(total), [1, total]),
+      attention_mask: new ort.Tensor('int64', this.attentionMask(past, pastRows, n), [1, pastRows + n]),
     };
     if (this.folder.signature.hasPositionIds) {
       const positions = new BigInt64Array(n);
@@ -126,35 +132,40 @@ export class DecoderSession {
       feeds.num_logits_to_keep = new ort.Tensor('int64', BigInt64Array.of(wanted === 'all' ? 0n : 1n), []);
     }
     for (let layer = 0; layer < numLayers; layer++) {
-      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, cache.keys(layer), [1, numKvHeads, past, headDim]);
-      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, cache.values(layer), [1, numKvHeads, past, headDim]);
+      feeds[`past_key_values.${layer}.key`] = new ort.Tensor(kvType, buffers ? buffers.keys[layer]! : cache.keys(layer), [1, numKvHeads, pastRows, headDim]);
+      feeds[`past_key_values.${layer}.value`] = new ort.Tensor(kvType, buffers ? buffers.values[layer]! : cache.values(layer), [1, numKvHeads, pastRows, headDim]);
     }
+    const cacheOutput = appends ? 'new_key_values' : 'present';
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = wanted === 'none' ? await this.session.run(feeds, this.presentNames()) : await this.session.run(feeds);
+      results = wanted === 'none' ? await this.session.run(feeds, this.cacheOutputNames(cacheOutput)) : await this.session.run(feeds);
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
     const keys = [];
     const values = [];
     for (let layer = 0; layer < numLayers; layer++) {
-      keys.push(kvData(results[`present.${layer}.key`]!));
-      values.push(kvData(results[`present.${layer}.value`]!));
+      keys.push(kvData(results[`${cacheOutput}.${layer}.key`]!));
+      values.push(kvData(results[`${cacheOutput}.${layer}.value`]!));
     }
-    cache.replaceRows(keys, values, total);
+    if (appends) cache.appendRows(keys, values, n);
+    else cache.replaceRows(keys, values, total);
     if (!results.logits) return new Float32Array(0);
     const logits = logitsData(results.logits);
     return wanted === 'last' ? logits.subarray(logits.length - this.vocabSize) : logits;
   }
 
-  private presentNames(): string[] {
-    return Array.from({ length: this.folder.config.numLayers }, (_, layer) => [`present.${layer}.key`, `present.${layer}.value`]).flat();
+  private cacheOutputNames(prefix: string): string[] {
+    return Array.from({ length: this.folder.config.numLayers }, (_, layer) => [`${prefix}.${layer}.key`, `${prefix}.${layer}.value`]).flat();
   }
 
-  /** An attention mask of `count` ones, a view of one array grown as needed (onnxruntime only reads it). */
-  private ones(count: number): BigInt64Array {
-    if (this.mask.length < count) this.mask = new BigInt64Array(Math.max(count, 2 * this.mask.length)).fill(1n);
-    return this.mask.subarray(0, count);
+  /** attention_mask for `rows` cached rows in a past of `pastRows` (unused rows 0) and `n` new tokens. */
+  private attentionMask(rows: number, pastRows: number, n: number): BigInt64Array {
+    const length = pastRows + n;
+    if (this.mask.length < length) this.mask = new BigInt64Array(Math.max(length, 2 * this.mask.length));
+    const mask = this.mask.subarray(0, length);
+    mask.fill(1n, 0, rows).fill(0n, rows, pastRows).fill(1n, pastRows, length);
+    return mask;
   }
 
   async release(): Promise<void> {

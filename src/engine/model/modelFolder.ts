@@ -23,8 +23,14 @@ export interface DecoderSignature {
   hasPositionIds: boolean;
   /** The graph takes num_logits_to_keep (logits of the last k positions; 0: all). */
   hasLogitsToKeep: boolean;
-  /** past_key_values inputs and present outputs (always the same). */
+  /** past_key_values inputs and the cache outputs (always the same). */
   kvElementType: KvElementType;
+  /**
+   * Which cache rows the graph outputs: 'present' (present.{i}.key|value, the whole cache, as
+   * Hugging Face exports do) or 'new' (new_key_values.{i}.key|value, the chunk's rows only; the
+   * past may then be a buffer longer than the cache, its unused rows masked by attention_mask).
+   */
+  kvOutputs: 'present' | 'new';
   logitsElementType: KvElementType;
   numLayers: number;
   /** Operators that apply rotary embedding inside attention, if any (they affect FreqKV). */
@@ -136,6 +142,7 @@ function checkExternalData(graph: onnx.IGraphProto, onnxPath: string): string[] 
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 const PRESENT = /^present\.(\d+)\.(key|value)$/;
+const NEW_ROWS = /^new_key_values\.(\d+)\.(key|value)$/;
 const FUSED_ROTARY_OPS = new Set(['GroupQueryAttention', 'RotaryEmbedding', 'MultiHeadAttention']);
 
 function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath: string): DecoderSignature {
@@ -196,27 +203,30 @@ function checkSignature(graph: onnx.IGraphProto, config: DecoderConfig, onnxPath
   if (pastLayers.size !== config.numLayers) {
     throw new ModelSignatureError(`config.json says ${config.numLayers} layers but ${where} has past_key_values for ${pastLayers.size}; the config does not belong to this graph.`);
   }
+  const kvOutputs = [...outputNames].some((n) => NEW_ROWS.test(n)) ? 'new' : 'present';
+  const cacheOutput = kvOutputs === 'new' ? NEW_ROWS : PRESENT;
+  const cacheOutputName = kvOutputs === 'new' ? 'new_key_values' : 'present';
   for (let i = 0; i < config.numLayers; i++) {
     for (const kind of ['key', 'value']) {
       if (!inputNames.has(`past_key_values.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks input past_key_values.${i}.${kind}.`);
-      if (!outputNames.has(`present.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks output present.${i}.${kind}.`);
+      if (!outputNames.has(`${cacheOutputName}.${i}.${kind}`)) throw new ModelSignatureError(`${where} lacks output ${cacheOutputName}.${i}.${kind}.`);
     }
   }
   for (const output of graph.output ?? []) {
-    if (!PRESENT.test(output.name ?? '')) continue;
-    const presentType = floatElementType(output, where, 'output');
-    if (presentType !== kvElementType) {
+    if (!cacheOutput.test(output.name ?? '')) continue;
+    const outputType = floatElementType(output, where, 'output');
+    if (outputType !== kvElementType) {
       throw new UnsupportedModelError(
-        `${where}: output ${output.name} is ${presentType} but the past_key_values inputs are ${kvElementType}; the engine feeds the present rows back as the next past, so they must match. Choose another export of this model.`,
+        `${where}: output ${output.name} is ${outputType} but the past_key_values inputs are ${kvElementType}; the engine feeds the cache rows back as the next past, so they must match. Choose another export of this model.`,
       );
     }
   }
-  const presentCount = [...outputNames].filter((n) => PRESENT.test(n)).length;
-  if (presentCount !== 2 * config.numLayers) {
-    throw new ModelSignatureError(`${where} has ${presentCount} present outputs for ${config.numLayers} layers.`);
+  const cacheOutputCount = [...outputNames].filter((n) => PRESENT.test(n) || NEW_ROWS.test(n)).length;
+  if (cacheOutputCount !== 2 * config.numLayers) {
+    throw new ModelSignatureError(`${where} has ${cacheOutputCount} cache outputs (present / new_key_values) for ${config.numLayers} layers.`);
   }
   const fusedAttentionOps = [...new Set((graph.node ?? []).map((n) => n.opType ?? '').filter((op) => FUSED_ROTARY_OPS.has(op)))];
-  return { hasPositionIds: inputNames.has('position_ids'), hasLogitsToKeep: inputNames.has('num_logits_to_keep'), kvElementType: kvElementType ?? 'float32', logitsElementType, numLayers: config.numLayers, fusedAttentionOps };
+  return { hasPositionIds: inputNames.has('position_ids'), hasLogitsToKeep: inputNames.has('num_logits_to_keep'), kvElementType: kvElementType ?? 'float32', kvOutputs, logitsElementType, numLayers: config.numLayers, fusedAttentionOps };
 }
 
 function elementTypeCode(value: onnx.IValueInfoProto): number {
