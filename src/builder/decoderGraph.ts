@@ -167,6 +167,32 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     if (b) y = g.op('Add', [y, g.float(`${name}.bias`, [out], b)]);
     return { y, used };
   };
+  /**
+   * Several projections of one input as one matrix (their rows stacked: W [Σ out, in]) and one
+   * multiplication, split after: one MatMulNBits quantizes its input once and reads the weights
+   * in one pass. Quantization blocks run along a row, so each part is quantized as it would be
+   * alone. Returns each part's output and the weights the runtime uses for it.
+   */
+  const linears = (x: string, name: string, parts: { w: Float32Array; out: number; b?: Float32Array }[], inn: number): { y: string; used: Float32Array }[] => {
+    const total = parts.reduce((sum, part) => sum + part.out, 0);
+    const w = new Float32Array(total * inn);
+    const hasBias = parts.some((part) => part.b);
+    const b = hasBias ? new Float32Array(total) : undefined;
+    let row = 0;
+    for (const part of parts) {
+      w.set(part.w, row * inn);
+      if (part.b) b!.set(part.b, row);
+      row += part.out;
+    }
+    const fused = linear(x, name, w, total, inn, b);
+    const ys = g.node('Split', [fused.y, g.int64s(parts.map((part) => part.out))], { axis: -1 }, parts.length);
+    row = 0;
+    return parts.map((part, i) => {
+      const used = fused.used.subarray(row * inn, (row + part.out) * inn);
+      row += part.out;
+      return { y: ys[i]!, used };
+    });
+  };
   /** Quantizes W [out, in] and stores it in MatMulNBits' layout. */
   const quantizedMatrix = (name: string, w: Float32Array, out: number, inn: number, format: WeightFormat): QuantizedInitializer => {
     const bits: WeightBits = format === 'int8' ? 8 : 4;
@@ -177,10 +203,12 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   };
   const matMulNBits = (x: string, q: QuantizedInitializer): string =>
     g.op('MatMulNBits', [x, q.packedName, q.scalesName], { K: q.k, N: q.n, bits: q.bits, block_size: q.blockSize, accuracy_level: accuracyLevel }, 'com.microsoft');
+  // x / sqrt(mean(x²) + eps) · w, written as the pattern onnxruntime fuses into one
+  // SimplifiedLayerNormalization (Pow, ReduceMean, Add, Sqrt, Div, Mul).
   const rmsNorm = (x: string, name: string, w: Float32Array): string => {
-    const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const invRms = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSquare, g.floatScalar(config.rmsNormEps)])])]);
-    return g.op('Mul', [g.op('Mul', [x, invRms]), g.float(`${name}.weight`, [H], w)]);
+    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.floatScalar(2)])], { axes: [-1], keepdims: 1 });
+    const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.floatScalar(config.rmsNormEps)])]);
+    return g.op('Mul', [g.op('Div', [x, rms]), g.float(`${name}.weight`, [H], w)]);
   };
   /** RoPE on x [B, S, heads, hd] by the shared cos/sin, in the model's pair layout. */
   const rotary = (x: string): string => {
@@ -240,9 +268,16 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     const p = `model.layers.${i}`;
     const eff = effective.weights.layers[i]!;
     const x = rmsNorm(hidden, `${p}.input_layernorm`, layer.inputNorm);
-    const q = linear(x, `${p}.self_attn.q_proj`, layer.q, nh * hd, H, layer.qBias);
-    const k = linear(x, `${p}.self_attn.k_proj`, layer.k, kvh * hd, H, layer.kBias);
-    const v = linear(x, `${p}.self_attn.v_proj`, layer.v, kvh * hd, H, layer.vBias);
+    const [q, k, v] = linears(
+      x,
+      `${p}.self_attn.qkv_proj`,
+      [
+        { w: layer.q, out: nh * hd, b: layer.qBias },
+        { w: layer.k, out: kvh * hd, b: layer.kBias },
+        { w: layer.v, out: kvh * hd, b: layer.vBias },
+      ],
+      H,
+    ) as [Projection, Projection, Projection];
     eff.q = q.used;
     eff.k = k.used;
     eff.v = v.used;
@@ -297,8 +332,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     // SwiGLU MLP: down(silu(gate(x)) · up(x)).
     const x2 = rmsNorm(hidden, `${p}.post_attention_layernorm`, layer.postAttentionNorm);
     const I = config.intermediateSize;
-    const gate = linear(x2, `${p}.mlp.gate_proj`, layer.gate, I, H);
-    const up = linear(x2, `${p}.mlp.up_proj`, layer.up, I, H);
+    const [gate, up] = linears(x2, `${p}.mlp.gate_up_proj`, [{ w: layer.gate, out: I }, { w: layer.up, out: I }], H) as [Projection, Projection];
     const act = g.op('Mul', [g.op('Mul', [gate.y, g.op('Sigmoid', [gate.y])]), up.y]);
     const down = linear(act, `${p}.mlp.down_proj`, layer.down, H, I);
     eff.gate = gate.used;
@@ -333,6 +367,11 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     g.output(`${cacheName}.${i}.value`, kvType, ['batch_size', kvh, cacheRows, hd]);
   }
   return { graph: g, effectiveModel: effective };
+}
+
+interface Projection {
+  y: string;
+  used: Float32Array;
 }
 
 interface QuantizedInitializer extends NBitsWeight {
