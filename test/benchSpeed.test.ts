@@ -59,3 +59,14 @@ describe('freqkv bench speed', () => {
     expect(md).toMatch(/Ours ÷ transformers\.js/);
   }, 150_000);
 });
+
+describe('bench speed --int4-variants', () => {
+  it('names the convert options that differ from the defaults, and refuses other names', async () => {
+    const { int4VariantArgs } = await import('../src/cli/benchSpeed');
+    expect(int4VariantArgs('int4')).toEqual([]);
+    expect(int4VariantArgs('int4-c4')).toEqual(['--tied-classifier', 'int4']);
+    expect(int4VariantArgs('int4-c4-b128')).toEqual(['--tied-classifier', 'int4', '--quant-block-size', '128']);
+    expect(() => int4VariantArgs('int8')).toThrow(/not int4, int4-c4, int4-bN or int4-c4-bN/);
+    expect(() => int4VariantArgs('int4-x')).toThrow(/not int4/);
+  });
+});
