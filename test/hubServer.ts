@@ -1,6 +1,6 @@
 // A stand-in Hugging Face hub for download tests (not a test file): a real HTTP server on
 // 127.0.0.1 that serves model folders from disk in the hub's URL layout, with the listing's
-// git and LFS hashes computed from the files. LFS files (*.onnx, *.onnx_data*) are served
+// git and LFS hashes computed from the files. LFS files (*.onnx, *.onnx_data*, *.safetensors) are served
 // through a redirect, as the hub does. Behaviours a test can switch on: drop the connection
 // after K bytes, ignore Range headers, list a wrong sha256, send slowly. Every request is
 // recorded; the server stops itself after `lifetimeMs` even if a test forgets to close it.
@@ -71,7 +71,7 @@ export function buildHubRepo(): string {
   return repo;
 }
 
-const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$/.test(p);
+const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$|\.safetensors$/.test(p);
 
 export async function startHubServer(repos: Record<string, string>, options: { revision?: string; lifetimeMs?: number } = {}): Promise<HubServer> {
   const revision = options.revision ?? 'main';
