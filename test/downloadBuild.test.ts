@@ -1,6 +1,6 @@
 // Download Model's build variants against the stand-in hub (test/hubServer.ts): a repo holding
-// the original Hugging Face files of a tiny random Qwen2 model (config.json, bf16 safetensors,
-// the Qwen2.5 tokenizer as vocab.json + merges.txt) is downloaded with --variant build-int4 and
+// the original Hugging Face files of a tiny random Qwen2 model (buildSourceRepo: config.json,
+// bf16 safetensors, the Qwen2.5 tokenizer as vocab.json + merges.txt) is downloaded with --variant build-int4 and
 // converted by the project's builder; the folder loads, its graph outputs only the new cache
 // rows, and it generates. Also: a rerun fetches and builds nothing, a sharded repo
 // (model.safetensors.index.json), a wrong hash, a repo without safetensors, a failed build and a
@@ -10,53 +10,25 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { randomDecoderModel } from '../src/builder/randomWeights';
-import { hfTensorsOf, writeSafetensors } from '../src/builder/safetensors';
 import { Engine } from '../src/engine/engine';
 import { DownloadCancelledError, downloadModel, IntegrityError, UnsupportedRepoError, type DownloadModelOptions, type DownloadProgress, type DownloadResult } from '../src/engine/model/download';
 import { MANIFEST, type Manifest } from '../src/engine/model/download/folderState';
 import { toHfConfig } from '../src/engine/model/modelConfig';
 import { inspectModelFolder } from '../src/engine/model/modelFolder';
 import { tempDir } from './helpers';
-import { buildHubRepo, startHubServer, type HubServer } from './hubServer';
-import { tinyQwen2 } from './testModels';
+import { buildHubRepo, buildSourceRepo, startHubServer, tinyQwen2WithQwenVocab, type HubServer } from './hubServer';
 
 const ROOT = path.resolve(__dirname, '..');
-const QWEN_TOKENIZER = path.resolve(ROOT, '..', 'shared', 'formats', 'qwen2.5-coder-instruct');
-const TOKENIZER_FILES = ['added_tokens.json', 'generation_config.json', 'merges.txt', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
 const REPO = 'Qwen/Tiny-Coder-Instruct';
 const SHARDED = 'Qwen/Tiny-Coder-Sharded';
 const MISMATCHED = 'Qwen/Tiny-Coder-Mismatched';
 const ONNX_ONLY = 'onnx-community/Tiny-Test-Instruct';
 const SOURCE_FILES = ['config.json', 'generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'model.safetensors'];
 
-const config = { ...tinyQwen2, vocabSize: 151936, maxPositionEmbeddings: 256, bosTokenId: 151643, eosTokenId: [151645, 151643] };
+const config = tinyQwen2WithQwenVocab;
 
 let hub: HubServer;
 let repoDir: string;
-
-/** A repo folder as Hugging Face lays out an original model; `shards` > 1 splits the weights with an index. */
-async function writeSourceRepo(shards: number, hfConfig: Record<string, unknown> = toHfConfig(config)): Promise<string> {
-  const dir = tempDir('hub-source');
-  for (const file of TOKENIZER_FILES) fs.copyFileSync(path.join(QWEN_TOKENIZER, file), path.join(dir, file));
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(hfConfig, null, 2));
-  fs.writeFileSync(path.join(dir, 'README.md'), '# Tiny random Qwen2\n');
-  const tensors = Object.entries(hfTensorsOf(randomDecoderModel(config, 5), 'BF16'));
-  if (shards === 1) {
-    await writeSafetensors(path.join(dir, 'model.safetensors'), Object.fromEntries(tensors));
-    return dir;
-  }
-  const weightMap: Record<string, string> = {};
-  const per = Math.ceil(tensors.length / shards);
-  for (let s = 0; s < shards; s++) {
-    const name = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
-    const part = tensors.slice(s * per, (s + 1) * per);
-    for (const [tensor] of part) weightMap[tensor] = name;
-    await writeSafetensors(path.join(dir, name), Object.fromEntries(part));
-  }
-  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
-  return dir;
-}
 
 function options(dest: string, extra: Partial<DownloadModelOptions> = {}): DownloadModelOptions {
   return { repo: REPO, variant: 'build-int4', dest, endpoint: hub.endpoint, retries: 0, retryDelayMs: 10, idleTimeoutMs: 5000, ...extra };
@@ -80,10 +52,10 @@ async function generates(dir: string, tokens: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  repoDir = await writeSourceRepo(1);
+  repoDir = await buildSourceRepo();
   // A config.json that does not match the weights (the builder rejects the shapes).
-  const mismatched = await writeSourceRepo(1, toHfConfig({ ...config, intermediateSize: 96 }));
-  hub = await startHubServer({ [REPO]: repoDir, [SHARDED]: await writeSourceRepo(3), [MISMATCHED]: mismatched, [ONNX_ONLY]: buildHubRepo() }, { lifetimeMs: 300_000 });
+  const mismatched = await buildSourceRepo(config, 1, toHfConfig({ ...config, intermediateSize: 96 }));
+  hub = await startHubServer({ [REPO]: repoDir, [SHARDED]: await buildSourceRepo(config, 3), [MISMATCHED]: mismatched, [ONNX_ONLY]: buildHubRepo() }, { lifetimeMs: 300_000 });
 }, 120_000);
 afterAll(async () => {
   await hub.close();

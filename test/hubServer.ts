@@ -11,6 +11,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { randomDecoderModel } from '../src/builder/randomWeights';
+import { hfTensorsOf, writeSafetensors } from '../src/builder/safetensors';
+import { toHfConfig, type DecoderConfig } from '../src/engine/model/modelConfig';
 import { buildTestModel, tempDir } from './helpers';
 import { tinyQwen2 } from './testModels';
 
@@ -69,6 +71,39 @@ export function buildHubRepo(): string {
   fs.copyFileSync(path.join(q4, 'onnx', 'model_q4.onnx_data'), path.join(repo, 'onnx', 'model_q4.onnx_data'));
   fs.writeFileSync(path.join(repo, 'README.md'), '# A tiny test model\n');
   return repo;
+}
+
+const QWEN_TOKENIZER = path.resolve(__dirname, '..', '..', 'shared', 'formats', 'qwen2.5-coder-instruct');
+const QWEN_TOKENIZER_FILES = ['added_tokens.json', 'generation_config.json', 'merges.txt', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
+
+/** tinyQwen2 with the Qwen2.5 tokenizer's vocabulary and special tokens. */
+export const tinyQwen2WithQwenVocab: DecoderConfig = { ...tinyQwen2, vocabSize: 151936, maxPositionEmbeddings: 256, bosTokenId: 151643, eosTokenId: [151645, 151643] };
+
+/**
+ * A repo folder as Hugging Face lays out an original model: config.json, random weights as bf16
+ * safetensors (with `shards` > 1, model-0000i-of-0000n.safetensors and model.safetensors.index.json),
+ * the Qwen2.5 tokenizer as vocab.json + merges.txt, and a README.
+ */
+export async function buildSourceRepo(config: DecoderConfig = tinyQwen2WithQwenVocab, shards = 1, hfConfig: Record<string, unknown> = toHfConfig(config)): Promise<string> {
+  const dir = tempDir('hub-source');
+  for (const file of QWEN_TOKENIZER_FILES) fs.copyFileSync(path.join(QWEN_TOKENIZER, file), path.join(dir, file));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(hfConfig, null, 2));
+  fs.writeFileSync(path.join(dir, 'README.md'), '# Tiny random Qwen2\n');
+  const tensors = Object.entries(hfTensorsOf(randomDecoderModel(config, 5), 'BF16'));
+  if (shards === 1) {
+    await writeSafetensors(path.join(dir, 'model.safetensors'), Object.fromEntries(tensors));
+    return dir;
+  }
+  const weightMap: Record<string, string> = {};
+  const per = Math.ceil(tensors.length / shards);
+  for (let s = 0; s < shards; s++) {
+    const name = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = tensors.slice(s * per, (s + 1) * per);
+    for (const [tensor] of part) weightMap[tensor] = name;
+    await writeSafetensors(path.join(dir, name), Object.fromEntries(part));
+  }
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  return dir;
 }
 
 const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$|\.safetensors$/.test(p);

@@ -8,7 +8,7 @@
 //
 // A build variant (build-int4, build-int8) fetches the repo's original safetensors weights into
 // `<dest>.partial` the same way, then converts them with the project's builder into
-// `<dest>.build` (the 'converting' phase), checks that folder and renames it to `<dest>`; the
+// `<dest>.build/model` (the 'converting' phase), checks that folder and renames it to `<dest>`; the
 // downloaded weights are deleted after a successful build and kept in `<dest>.partial` when it
 // fails, so a rerun converts again without downloading. The manifest records the source files
 // (with their hashes), the builder options and the files built; a rerun with the same listing
@@ -184,12 +184,14 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
     }
     const done = { bytesDone, bytesTotal, filesDone: files.length, filesTotal: files.length };
     const manifest: Manifest & Record<string, unknown> = { repo, revision, variant, endpoint, onnxFile, files, downloadedAt: new Date().toISOString() };
+    // A build writes `<dest>.build/model` (the builder assembles it beside that, inside `<dest>.build`).
+    const buildRoot = `${dest}.build`;
     let folder = partial;
     if (buildOptions) {
-      folder = `${dest}.build`;
+      folder = path.join(buildRoot, 'model');
       const convert = { phase: 'converting' as const, file: files.find((f) => f.path.endsWith('.safetensors'))?.path, fileBytes: 0, fileSize: 0, ...done };
       report(convert, true);
-      manifest.build = await buildFolder(partial, folder, buildOptions, options.build as ModelBuilder, options.signal, `${repo} (${variant})`);
+      manifest.build = await buildFolder(partial, buildRoot, buildOptions, options.build as ModelBuilder, options.signal, `${repo} (${variant})`);
       report(convert, true);
     }
     report({ phase: 'installing', fileBytes: 0, fileSize: 0, ...done }, true);
@@ -198,7 +200,7 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
     try {
       (options.check ?? checkConfig)(folder);
     } catch (error) {
-      if (folder !== partial) fs.rmSync(folder, { recursive: true, force: true });
+      if (folder !== partial) fs.rmSync(buildRoot, { recursive: true, force: true });
       if (!(error instanceof FreqKvError) && !(error instanceof SyntaxError)) throw error;
       const what = buildOptions ? 'was built' : 'downloaded';
       throw new UnsupportedRepoError(`${repo} (${variant}) ${what}, but the folder is not a model the engine can run: ${error.message} The downloaded files are kept in ${partial}.`);
@@ -207,7 +209,10 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
     releaseLock();
     install(folder, dest);
     // The downloaded weights were converted; the built folder is what stays.
-    if (folder !== partial) fs.rmSync(partial, { recursive: true, force: true });
+    if (folder !== partial) {
+      fs.rmSync(partial, { recursive: true, force: true });
+      fs.rmSync(buildRoot, { recursive: true, force: true });
+    }
     return { ...result, bytesFetched, bytesResumed, alreadyPresent: false, seconds: (performance.now() - started) / 1000, build: manifest.build };
   } finally {
     releaseLock();
@@ -217,23 +222,24 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
 /** The graph a build writes (writeModelFolder's layout). */
 const BUILT_GRAPH = 'onnx/model.onnx';
 
-/** Runs the builder into `out` (replacing an earlier attempt); on failure or cancel `out` is gone and the source stays. */
-async function buildFolder(source: string, out: string, buildOptions: BuildOptions, build: ModelBuilder, signal: AbortSignal | undefined, what: string): Promise<BuildRecord> {
+/** Runs the builder into `<root>/model` (replacing an earlier attempt); on failure or cancel `root` is gone and the source stays. */
+async function buildFolder(source: string, root: string, buildOptions: BuildOptions, build: ModelBuilder, signal: AbortSignal | undefined, what: string): Promise<BuildRecord> {
+  const out = path.join(root, 'model');
   const cancelled = (): DownloadCancelledError =>
     new DownloadCancelledError(`The download of ${what} was cancelled while converting the model; the downloaded files are kept in ${source}, and the next run converts them without downloading again.`);
   if (signal?.aborted) throw cancelled();
-  fs.rmSync(out, { recursive: true, force: true });
+  fs.rmSync(root, { recursive: true, force: true });
   const started = performance.now();
   try {
     await build(source, out, buildOptions, signal);
   } catch (error) {
-    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
     if (signal?.aborted) throw cancelled();
     if (!(error instanceof FreqKvError)) throw error;
     throw new UnsupportedRepoError(`${what} downloaded, but converting it failed: ${error.message} The downloaded files are kept in ${source}; the next run converts them again without downloading.`);
   }
   if (signal?.aborted) {
-    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
     throw cancelled();
   }
   return { builder: 'freqkv convert safetensors', options: buildOptions, seconds: Math.round((performance.now() - started) / 100) / 10, files: listFiles(out) };
