@@ -54,8 +54,8 @@ async function generates(dir: string, tokens: number): Promise<number> {
 beforeAll(async () => {
   repoDir = await buildSourceRepo();
   // A config.json that does not match the weights (the builder rejects the shapes).
-  const mismatched = await buildSourceRepo(config, 1, toHfConfig({ ...config, intermediateSize: 96 }));
-  hub = await startHubServer({ [REPO]: repoDir, [SHARDED]: await buildSourceRepo(config, 3), [MISMATCHED]: mismatched, [ONNX_ONLY]: buildHubRepo() }, { lifetimeMs: 300_000 });
+  const mismatched = await buildSourceRepo({ hfConfig: toHfConfig({ ...config, intermediateSize: 96 }) });
+  hub = await startHubServer({ [REPO]: repoDir, [SHARDED]: await buildSourceRepo({ shards: 3 }), [MISMATCHED]: mismatched, [ONNX_ONLY]: buildHubRepo() }, { lifetimeMs: 300_000 });
 }, 120_000);
 afterAll(async () => {
   await hub.close();

@@ -84,9 +84,13 @@ export const tinyQwen2WithQwenVocab: DecoderConfig = { ...tinyQwen2, vocabSize: 
  * safetensors (with `shards` > 1, model-0000i-of-0000n.safetensors and model.safetensors.index.json),
  * the Qwen2.5 tokenizer as vocab.json + merges.txt, and a README.
  */
-export async function buildSourceRepo(config: DecoderConfig = tinyQwen2WithQwenVocab, shards = 1, hfConfig: Record<string, unknown> = toHfConfig(config)): Promise<string> {
+export async function buildSourceRepo(
+  options: { config?: DecoderConfig; shards?: number; hfConfig?: Record<string, unknown>; tokenizerDir?: string } = {},
+): Promise<string> {
+  const { config = tinyQwen2WithQwenVocab, shards = 1, tokenizerDir = QWEN_TOKENIZER } = options;
+  const hfConfig = options.hfConfig ?? toHfConfig(config);
   const dir = tempDir('hub-source');
-  for (const file of QWEN_TOKENIZER_FILES) fs.copyFileSync(path.join(QWEN_TOKENIZER, file), path.join(dir, file));
+  for (const file of QWEN_TOKENIZER_FILES) fs.copyFileSync(path.join(tokenizerDir, file), path.join(dir, file));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(hfConfig, null, 2));
   fs.writeFileSync(path.join(dir, 'README.md'), '# Tiny random Qwen2\n');
   const tensors = Object.entries(hfTensorsOf(randomDecoderModel(config, 5), 'BF16'));
