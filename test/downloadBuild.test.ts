@@ -15,6 +15,7 @@ import { DownloadCancelledError, downloadModel, IntegrityError, UnsupportedRepoE
 import { MANIFEST, type Manifest } from '../src/engine/model/download/folderState';
 import { toHfConfig } from '../src/engine/model/modelConfig';
 import { inspectModelFolder } from '../src/engine/model/modelFolder';
+import { buildInWorker } from '../src/extension/buildInWorker';
 import { tempDir } from './helpers';
 import { buildHubRepo, buildSourceRepo, startHubServer, tinyQwen2WithQwenVocab, type HubServer } from './hubServer';
 
@@ -171,6 +172,28 @@ describe('downloadModel with a build variant', () => {
     expect(result.bytesResumed).toBe(result.bytesTotal);
     expect(inspectModelFolder(dest).signature.kvOutputs).toBe('new');
   }, 60_000);
+});
+
+describe('buildInWorker (the extension\'s builder, dist/build-worker.js)', () => {
+  const workerPath = path.join(ROOT, 'dist', 'build-worker.js');
+  const buildOptions = { weights: 'int4', kvCache: 'float32', externalData: 'auto' } as const;
+
+  it('converts in a worker thread; a builder error comes back with its name and message', async () => {
+    const out = path.join(tempDir('bw'), 'model');
+    await buildInWorker(workerPath)(repoDir, out, buildOptions);
+    expect(inspectModelFolder(out).signature.kvOutputs).toBe('new');
+    const empty = tempDir('bw-empty');
+    await expect(buildInWorker(workerPath)(empty, path.join(empty, 'model'), buildOptions)).rejects.toThrow(/^ModelFolderError: .*neither tokenizer\.json nor vocab\.json \+ merges\.txt/);
+  }, 60_000);
+
+  it('an abort terminates the worker at once', async () => {
+    const out = path.join(tempDir('bw'), 'model');
+    const controller = new AbortController();
+    const run = buildInWorker(workerPath)(repoDir, out, buildOptions, controller.signal);
+    controller.abort();
+    await expect(run).rejects.toThrow(/The conversion was cancelled/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
 
 describe('freqkv download --variant build-int4', () => {
