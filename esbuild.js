@@ -1,4 +1,5 @@
-// Bundles the CLI, the extension, the engine worker and the webview. The type check is separate:
+// Bundles the CLI, the extension, the engine worker, the build worker (Download Model's
+// conversions) and the webview. The type check is separate:
 // `npm run typecheck` runs tsc; esbuild only strips types. `--production` (what the .vsix is
 // built with, through vscode:prepublish) minifies and writes no source maps, so the packaged
 // bundles carry no sourceMappingURL pointing at files the .vsix leaves out; the development
@@ -27,6 +28,7 @@ const builds = [
   { ...nodeBundle, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' },
   { ...nodeBundle, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...nodeBundle, entryPoints: ['src/worker/engineWorker.ts'], outfile: 'dist/worker.js' },
+  { ...nodeBundle, entryPoints: ['src/worker/buildWorker.ts'], outfile: 'dist/build-worker.js' },
   /** The webview runs in a browser iframe: no node, no vscode; one classic script (iife). */
   {
     bundle: true,

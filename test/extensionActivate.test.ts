@@ -13,7 +13,7 @@ import picomatch from 'picomatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostToWebviewMessage } from '../src/protocol';
 import { tempDir } from './helpers';
-import { buildHubRepo, startHubServer, type HubServer } from './hubServer';
+import { buildHubRepo, buildSourceRepo, startHubServer, type HubServer } from './hubServer';
 
 const ROOT = path.resolve(__dirname, '..');
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -288,7 +288,10 @@ const workspaceState = new Map<string, unknown>();
 
 beforeAll(async () => {
   const repo = buildHubRepo();
-  hub = await startHubServer({ 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': repo, 'onnx-community/Qwen2.5-Coder-1.5B-Instruct': repo }, { lifetimeMs: 300_000 });
+  hub = await startHubServer(
+    { 'onnx-community/Qwen2.5-Coder-0.5B-Instruct': repo, 'onnx-community/Qwen2.5-Coder-1.5B-Instruct': repo, 'Qwen/Qwen2.5-Coder-0.5B-Instruct': await buildSourceRepo() },
+    { lifetimeMs: 300_000 },
+  );
   loader._load = function (request, parent, isMain) {
     if (request === 'vscode') return fakeVscode;
     return originalLoad.call(this, request, parent, isMain);
@@ -609,6 +612,24 @@ describe('the extension under a stand-in vscode', () => {
       cancelWhen = undefined;
       delete hub!.behaviour.chunkBytes;
       delete hub!.behaviour.chunkDelayMs;
+    }
+  });
+
+  it('Download Model offers the original weights built here: build-int4 in the build worker, into <name>-build-int4', async () => {
+    pickIndex = 2;
+    const before = progressMessages.length;
+    try {
+      const expected = path.join(globalStorage, 'models', 'Qwen2.5-Coder-0.5B-Instruct-build-int4');
+      expect(await commands.get('freqkv.downloadModel')!()).toBe(expected);
+      expect(progressMessages.slice(before)).toContain('building the model from model.safetensors…');
+      expect(fs.readdirSync(path.join(expected, 'onnx'))).toContain('model.onnx');
+      expect(fs.existsSync(path.join(expected, 'model.safetensors'))).toBe(false);
+      const manifest = JSON.parse(fs.readFileSync(path.join(expected, 'freqkv-download.json'), 'utf8')) as { variant: string; build: { options: { weights: string } } };
+      expect(manifest.variant).toBe('build-int4');
+      expect(manifest.build.options.weights).toBe('int4');
+      expect(messages.at(-1)).toMatch(/Qwen2.5-Coder 0.5B Instruct, built from the original weights is ready/);
+    } finally {
+      pickIndex = 0;
     }
   });
 });

@@ -1,6 +1,6 @@
 // A stand-in Hugging Face hub for download tests (not a test file): a real HTTP server on
 // 127.0.0.1 that serves model folders from disk in the hub's URL layout, with the listing's
-// git and LFS hashes computed from the files. LFS files (*.onnx, *.onnx_data*) are served
+// git and LFS hashes computed from the files. LFS files (*.onnx, *.onnx_data*, *.safetensors) are served
 // through a redirect, as the hub does. Behaviours a test can switch on: drop the connection
 // after K bytes, ignore Range headers, list a wrong sha256, send slowly. Every request is
 // recorded; the server stops itself after `lifetimeMs` even if a test forgets to close it.
@@ -11,6 +11,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { randomDecoderModel } from '../src/builder/randomWeights';
+import { hfTensorsOf, writeSafetensors } from '../src/builder/safetensors';
+import { toHfConfig, type DecoderConfig } from '../src/engine/model/modelConfig';
 import { buildTestModel, tempDir } from './helpers';
 import { tinyQwen2 } from './testModels';
 
@@ -71,7 +73,44 @@ export function buildHubRepo(): string {
   return repo;
 }
 
-const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$/.test(p);
+const QWEN_TOKENIZER = path.resolve(__dirname, '..', '..', 'shared', 'formats', 'qwen2.5-coder-instruct');
+const QWEN_TOKENIZER_FILES = ['added_tokens.json', 'generation_config.json', 'merges.txt', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json'];
+
+/** tinyQwen2 with the Qwen2.5 tokenizer's vocabulary and special tokens. */
+export const tinyQwen2WithQwenVocab: DecoderConfig = { ...tinyQwen2, vocabSize: 151936, maxPositionEmbeddings: 256, bosTokenId: 151643, eosTokenId: [151645, 151643] };
+
+/**
+ * A repo folder as Hugging Face lays out an original model: config.json, random weights as bf16
+ * safetensors (with `shards` > 1, model-0000i-of-0000n.safetensors and model.safetensors.index.json),
+ * the Qwen2.5 tokenizer as vocab.json + merges.txt, and a README.
+ */
+export async function buildSourceRepo(
+  options: { config?: DecoderConfig; shards?: number; hfConfig?: Record<string, unknown>; tokenizerDir?: string } = {},
+): Promise<string> {
+  const { config = tinyQwen2WithQwenVocab, shards = 1, tokenizerDir = QWEN_TOKENIZER } = options;
+  const hfConfig = options.hfConfig ?? toHfConfig(config);
+  const dir = tempDir('hub-source');
+  for (const file of QWEN_TOKENIZER_FILES) fs.copyFileSync(path.join(tokenizerDir, file), path.join(dir, file));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(hfConfig, null, 2));
+  fs.writeFileSync(path.join(dir, 'README.md'), '# Tiny random Qwen2\n');
+  const tensors = Object.entries(hfTensorsOf(randomDecoderModel(config, 5), 'BF16'));
+  if (shards === 1) {
+    await writeSafetensors(path.join(dir, 'model.safetensors'), Object.fromEntries(tensors));
+    return dir;
+  }
+  const weightMap: Record<string, string> = {};
+  const per = Math.ceil(tensors.length / shards);
+  for (let s = 0; s < shards; s++) {
+    const name = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = tensors.slice(s * per, (s + 1) * per);
+    for (const [tensor] of part) weightMap[tensor] = name;
+    await writeSafetensors(path.join(dir, name), Object.fromEntries(part));
+  }
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  return dir;
+}
+
+const isLfs = (p: string): boolean => /\.onnx(_data(_\d+)?)?$|\.safetensors$/.test(p);
 
 export async function startHubServer(repos: Record<string, string>, options: { revision?: string; lifetimeMs?: number } = {}): Promise<HubServer> {
   const revision = options.revision ?? 'main';

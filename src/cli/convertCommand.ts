@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { readLlama2cCheckpoint } from '../builder/llama2cCheckpoint';
 import { convertLlama2cTokenizer } from '../builder/llama2cTokenizer';
 import { randomDecoderModel } from '../builder/randomWeights';
-import { readSafetensorsModel } from '../builder/safetensors';
+import { convertSafetensorsFolder } from '../builder/convertSafetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
 import { GGUF_TENSOR_TYPES, writeGguf } from '../builder/gguf';
@@ -83,8 +83,7 @@ export async function runConvert(argv: string[]): Promise<number> {
     }
     case 'safetensors': {
       const input = required(values.input, 'input');
-      const model = await readSafetensorsModel(input);
-      writeModelFolder(out!, model, readTokenizerFiles(values.tokenizer ?? input), graphOptions);
+      await convertSafetensorsFolder(input, out!, graphOptions, values.tokenizer ?? input);
       break;
     }
     default:

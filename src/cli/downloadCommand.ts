@@ -1,19 +1,22 @@
 // `freqkv download`: fetches a model from a Hugging Face hub (or a mirror) into a model folder,
 // with progress on stderr; Ctrl-C cancels and keeps what arrived for the next run to resume.
+// A build variant fetches the original safetensors weights and converts them here.
 
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, DownloadCancelledError, downloadModel, formatBytes, VARIANTS, type DownloadProgress } from '../engine/model/download';
+import { ALL_VARIANTS, DEFAULT_BUILD_REPO, DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, DownloadCancelledError, downloadModel, formatBytes, isBuildVariant, type DownloadProgress } from '../engine/model/download';
 import { intOption } from './args';
 
-export const DOWNLOAD_USAGE = `freqkv download [--repo ${DEFAULT_REPO}] [--variant ${Object.keys(VARIANTS).join('|')}]
-                  [--revision main] [--out DIR] [--endpoint ${DEFAULT_ENDPOINT}] [--retries N] [--json]`;
+export const DOWNLOAD_USAGE = `freqkv download [--repo ${DEFAULT_REPO}] [--variant ${ALL_VARIANTS.join('|')}]
+                  [--revision main] [--out DIR] [--endpoint ${DEFAULT_ENDPOINT}] [--retries N] [--json]
+    --variant build-int4|build-int8: fetch the original safetensors weights (default repo
+    ${DEFAULT_BUILD_REPO}) and build the model here with int4/int8 weights (faster decoding)`;
 
 export async function runDownload(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      repo: { type: 'string', default: DEFAULT_REPO },
+      repo: { type: 'string' },
       variant: { type: 'string', default: DEFAULT_VARIANT },
       revision: { type: 'string', default: DEFAULT_REVISION },
       out: { type: 'string' },
@@ -23,14 +26,16 @@ export async function runDownload(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const repo = values.repo;
-  const out = path.resolve(values.out ?? path.join('models', repo.split('/').pop() ?? 'model'));
+  const build = isBuildVariant(values.variant);
+  const repo = values.repo ?? (build ? DEFAULT_BUILD_REPO : DEFAULT_REPO);
+  const name = repo.split('/').pop() ?? 'model';
+  const out = path.resolve(values.out ?? path.join('models', build ? `${name}-${values.variant}` : name));
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
   const printer = new ProgressPrinter(Boolean(process.stderr.isTTY));
   try {
-    process.stderr.write(`freqkv: downloading ${repo} (${values.variant}) from ${values.endpoint} into ${out}\n`);
+    process.stderr.write(`freqkv: downloading ${repo} (${values.variant}) from ${values.endpoint} into ${out}${build ? ', then building it here' : ''}\n`);
     const result = await downloadModel({
       repo,
       variant: values.variant,
@@ -47,7 +52,7 @@ export async function runDownload(argv: string[]): Promise<number> {
     if (result.alreadyPresent) process.stderr.write(`freqkv: ${out} already holds this download; nothing fetched.\n`);
     else {
       process.stderr.write(
-        `freqkv: ${formatBytes(result.bytesTotal)} in ${result.files.length} files, ${formatBytes(result.bytesFetched)} fetched${result.bytesResumed > 0 ? `, ${formatBytes(result.bytesResumed)} resumed` : ''}, in ${result.seconds.toFixed(1)} s.\n`,
+        `freqkv: ${formatBytes(result.bytesTotal)} in ${result.files.length} files, ${formatBytes(result.bytesFetched)} fetched${result.bytesResumed > 0 ? `, ${formatBytes(result.bytesResumed)} resumed` : ''}${result.build ? `, built with ${result.build.options.weights} weights in ${result.build.seconds.toFixed(1)} s (the downloaded weights were deleted)` : ''}, in ${result.seconds.toFixed(1)} s.\n`,
       );
     }
     process.stderr.write(`freqkv: use it with --model ${out} (or set freqkv.modelPath).\n`);
@@ -84,6 +89,7 @@ class ProgressPrinter {
     if (key === this.lastKey) return;
     this.lastKey = key;
     if (p.phase === 'downloading') process.stderr.write(`  ${p.file} (${formatBytes(p.fileSize)}${p.fileBytes > 0 ? `, resuming at ${formatBytes(p.fileBytes)}` : ''})\n`);
+    else if (p.phase === 'converting') process.stderr.write(`  converting the weights with the builder (tens of seconds and a few GB of memory for 0.5B parameters)\n`);
     else if (p.phase === 'installing') process.stderr.write(`  checking the model folder and moving it into place\n`);
   }
 

@@ -2,7 +2,9 @@
 // (src/engine/model/download) in a cancellable progress notification, into
 // globalStorage/models/<repo name>. On success the user can make it freqkv.modelPath; the
 // extension reloads the model when that setting changes. A cancelled or failed download keeps
-// what arrived, and running the command again resumes it.
+// what arrived, and running the command again resumes it. After the ONNX exports the list offers
+// each model's original weights built here (variant build-int4, into <repo name>-build-int4):
+// the conversion runs in a worker thread (buildInWorker.ts).
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -11,6 +13,7 @@ import { downloadModel, type DownloadProgress, type DownloadResult } from '../en
 import { DownloadCancelledError } from '../engine/model/download/errors';
 import { formatBytes } from '../engine/model/download/fetchFile';
 import { SUPPORTED_MODELS } from '../engine/model/download/hub';
+import { buildInWorker } from './buildInWorker';
 import { readSettings } from './settings';
 
 const USE = 'Use This Model';
@@ -18,15 +21,24 @@ const RETRY = 'Retry';
 
 /** Runs the command; resolves with the model folder when one was downloaded (or already there). */
 export async function downloadModelCommand(context: vscode.ExtensionContext, output: vscode.LogOutputChannel): Promise<string | undefined> {
-  const items = SUPPORTED_MODELS.map((model) => ({
+  const exports = SUPPORTED_MODELS.map((model) => ({
     label: model.label,
     description: model.repo,
     detail: `About ${formatBytes(model.approxBytes)} to download (ONNX, int4 weights)`,
     repo: model.repo,
+    variant: undefined as string | undefined,
   }));
-  const picked = await vscode.window.showQuickPick(items, { title: 'FreqKV: Download Model', placeHolder: 'A model to download from Hugging Face into the extension’s storage' });
+  const builds = SUPPORTED_MODELS.map((model) => ({
+    label: `${model.label}, built from the original weights`,
+    description: model.sourceRepo,
+    detail: `About ${formatBytes(model.approxSourceBytes)} to download, then built here with int4 weights (faster decoding; a minute or more and a few GB of memory)`,
+    repo: model.sourceRepo as string,
+    variant: 'build-int4' as string | undefined,
+  }));
+  const picked = await vscode.window.showQuickPick([...exports, ...builds], { title: 'FreqKV: Download Model', placeHolder: 'A model to download from Hugging Face into the extension’s storage' });
   if (!picked) return undefined;
-  const dest = path.join(context.globalStorageUri.fsPath, 'models', picked.repo.split('/').pop() ?? 'model');
+  const name = picked.repo.split('/').pop() ?? 'model';
+  const dest = path.join(context.globalStorageUri.fsPath, 'models', picked.variant ? `${name}-${picked.variant}` : name);
 
   for (;;) {
     const endpoint = readSettings().huggingFaceEndpoint;
@@ -40,6 +52,8 @@ export async function downloadModelCommand(context: vscode.ExtensionContext, out
           let shown = 0;
           return downloadModel({
             repo: picked.repo,
+            variant: picked.variant,
+            build: buildInWorker(path.join(context.extensionPath, 'dist', 'build-worker.js')),
             dest,
             endpoint,
             signal: controller.signal,
@@ -77,6 +91,7 @@ export async function downloadModelCommand(context: vscode.ExtensionContext, out
 function progressMessage(p: DownloadProgress): string {
   if (p.phase === 'listing') return 'listing files…';
   if (p.phase === 'installing') return 'checking the folder…';
+  if (p.phase === 'converting') return `building the model from ${p.file ?? 'the weights'}…`;
   const rate = p.bytesPerSecond > 0 ? ` at ${formatBytes(p.bytesPerSecond)}/s` : '';
   const verb = p.phase === 'verifying' ? 'checking' : 'file';
   return `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}${rate} · ${verb} ${p.filesDone + 1}/${p.filesTotal}: ${p.file ?? ''}`;

@@ -6,25 +6,34 @@
 // records what was downloaded, including which graph (`onnxFile`, which loading the folder then
 // picks); a later run with the same listing does nothing.
 //
+// A build variant (build-int4, build-int8) fetches the repo's original safetensors weights into
+// `<dest>.partial` the same way, then converts them with the project's builder into
+// `<dest>.build/model` (the 'converting' phase), checks that folder and renames it to `<dest>`; the
+// downloaded weights are deleted after a successful build and kept in `<dest>.partial` when it
+// fails, so a rerun converts again without downloading. The manifest records the source files
+// (with their hashes), the builder options and the files built; a rerun with the same listing
+// and options does nothing.
+//
 // This module does not import the ONNX reader (so the extension host can use it without
 // bundling protobufjs): by default the finished folder is only checked for a config.json the
-// engine runs. index.ts wraps it to run the full inspectModelFolder check.
+// engine runs, and a build variant needs the caller to pass `build`. index.ts wraps it to run the
+// full inspectModelFolder check and the builder in this thread.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseHfConfig } from '../modelConfig';
 import { FreqKvError } from '../../errors';
-import { DiskFullError, UnsupportedRepoError } from './errors';
+import { DiskFullError, DownloadCancelledError, UnsupportedRepoError } from './errors';
 import { fetchFile, formatBytes, freeBytes, sizeOf } from './fetchFile';
-import { install, lock, MANIFEST, PARTIAL_LISTING, readManifest, removeStrayFiles, sameDownload } from './folderState';
-import { checkRepoId, chooseFiles, DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, fileUrl, variantBase, type RemoteFile } from './hub';
+import { install, lock, MANIFEST, PARTIAL_LISTING, readManifest, removeStrayFiles, sameDownload, type BuildRecord, type Manifest } from './folderState';
+import { BUILD_VARIANTS, checkRepoId, checkVariant, chooseFiles, DEFAULT_BUILD_REPO, DEFAULT_ENDPOINT, DEFAULT_REPO, DEFAULT_REVISION, DEFAULT_VARIANT, fileUrl, isBuildVariant, type RemoteFile } from './hub';
 import { checkEndpoint, listRepo } from './listing';
 
 export interface DownloadModelOptions {
-  /** owner/name on the hub (default onnx-community/Qwen2.5-Coder-0.5B-Instruct). */
+  /** owner/name on the hub (default onnx-community/Qwen2.5-Coder-0.5B-Instruct; for a build variant Qwen/Qwen2.5-Coder-0.5B-Instruct). */
   repo?: string;
   revision?: string;
-  /** ONNX variant: q4 (default), fp32, int8, quantized, q4f16, fp16. */
+  /** ONNX variant: q4 (default), fp32, int8, quantized, q4f16, fp16; or a build variant: build-int4, build-int8. */
   variant?: string;
   /** The model folder to create (replaced if it exists and differs). */
   dest: string;
@@ -43,10 +52,25 @@ export interface DownloadModelOptions {
    * cannot run it. Default: config.json describes a model the engine runs.
    */
   check?: (dir: string) => void;
+  /** Converts a downloaded safetensors folder into a model folder (needed for a build variant). */
+  build?: ModelBuilder;
 }
 
+/** What a build variant asks the builder for: the options of writeModelFolder (src/builder/modelFolderWriter.ts). */
+export interface BuildOptions {
+  weights: 'int4' | 'int8';
+  kvCache: 'float32';
+  externalData: 'auto';
+}
+
+/**
+ * Writes the model folder `outDir` from the Hugging Face folder `sourceDir`. It may stop early
+ * (rejecting) once `signal` is aborted; downloadModel checks the signal before and after.
+ */
+export type ModelBuilder = (sourceDir: string, outDir: string, options: BuildOptions, signal?: AbortSignal) => Promise<void>;
+
 export interface DownloadProgress {
-  phase: 'listing' | 'downloading' | 'verifying' | 'installing';
+  phase: 'listing' | 'downloading' | 'verifying' | 'converting' | 'installing';
   /** The file being fetched or checked. */
   file?: string;
   fileBytes: number;
@@ -76,15 +100,19 @@ export interface DownloadResult {
   /** The graph file inside `dir`. */
   onnxFile: string;
   seconds: number;
+  /** For a build variant: what was built (also when it was already present). */
+  build?: BuildRecord;
 }
 
 export async function downloadModel(options: DownloadModelOptions): Promise<DownloadResult> {
-  const repo = options.repo ?? DEFAULT_REPO;
-  const revision = options.revision ?? DEFAULT_REVISION;
   const variant = options.variant ?? DEFAULT_VARIANT;
+  const repo = options.repo ?? (isBuildVariant(variant) ? DEFAULT_BUILD_REPO : DEFAULT_REPO);
+  const revision = options.revision ?? DEFAULT_REVISION;
   const endpoint = (options.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
   checkRepoId(repo);
-  variantBase(variant);
+  checkVariant(variant);
+  const buildOptions: BuildOptions | undefined = isBuildVariant(variant) ? { weights: (BUILD_VARIANTS[variant] as { weights: 'int4' | 'int8' }).weights, kvCache: 'float32', externalData: 'auto' } : undefined;
+  if (buildOptions && !options.build) throw new UnsupportedRepoError(`The variant '${variant}' builds the model locally, and this caller has no builder; use 'freqkv download' or the Download Model command.`);
   checkEndpoint(endpoint);
   const dest = path.resolve(options.dest);
   const partial = `${dest}.partial`;
@@ -100,11 +128,12 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
   const entries = await listRepo(endpoint, repo, revision, options.signal, settings);
   const files = chooseFiles(entries, repo, variant);
   const bytesTotal = files.reduce((sum, f) => sum + f.size, 0);
-  const onnxFile = files.find((f) => f.path.endsWith('.onnx'))?.path ?? '';
+  const onnxFile = buildOptions ? BUILT_GRAPH : (files.find((f) => f.path.endsWith('.onnx'))?.path ?? '');
   const result = { dir: dest, repo, revision, variant, files, bytesTotal, onnxFile: path.join(dest, onnxFile) };
 
-  if (sameDownload(readManifest(dest), files) && files.every((f) => sizeOf(path.join(dest, f.path)) === f.size)) {
-    return { ...result, bytesFetched: 0, bytesResumed: 0, alreadyPresent: true, seconds: (performance.now() - started) / 1000 };
+  const present = readManifest(dest);
+  if (buildOptions ? sameBuild(present, dest, files, variant, buildOptions) : sameDownload(present, files) && files.every((f) => sizeOf(path.join(dest, f.path)) === f.size)) {
+    return { ...result, bytesFetched: 0, bytesResumed: 0, alreadyPresent: true, seconds: (performance.now() - started) / 1000, build: present?.build };
   }
 
   fs.mkdirSync(partial, { recursive: true });
@@ -115,10 +144,13 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
     fs.writeFileSync(path.join(partial, PARTIAL_LISTING), JSON.stringify({ repo, revision, variant, files }));
     const onDisk = (f: RemoteFile): number => (sizeOf(path.join(partial, f.path)) === f.size ? f.size : Math.min(f.size, sizeOf(path.join(partial, `${f.path}.part`))));
     const remaining = files.reduce((sum, f) => sum + f.size - onDisk(f), 0);
+    // A build writes its folder beside the downloaded weights; it is smaller than them (int4 or int8 from 16 or 32 bits).
+    const buildBytes = buildOptions ? files.filter((f) => f.path.endsWith('.safetensors')).reduce((sum, f) => sum + f.size, 0) : 0;
     const free = freeBytes(partial);
     // Installing is a rename, so the space needed is what is still to come.
-    if (free !== undefined && remaining > free) {
-      throw new DiskFullError(`Not enough disk space for ${repo} (${variant}): ${formatBytes(remaining)} still to download, ${formatBytes(free)} free on the disk holding ${partial}. Free some space (or choose a smaller variant), then run the download again.`);
+    if (free !== undefined && remaining + buildBytes > free) {
+      const needed = buildOptions ? `${formatBytes(remaining)} still to download and up to ${formatBytes(buildBytes)} for the built model` : `${formatBytes(remaining)} still to download`;
+      throw new DiskFullError(`Not enough disk space for ${repo} (${variant}): ${needed}, ${formatBytes(free)} free on the disk holding ${partial}. Free some space (or choose a smaller variant), then run the download again.`);
     }
 
     let bytesDone = 0;
@@ -150,22 +182,88 @@ export async function downloadModel(options: DownloadModelOptions): Promise<Down
       bytesResumed += outcome.resumedFrom;
       bytesDone += file.size;
     }
-    report({ phase: 'installing', fileBytes: 0, fileSize: 0, bytesDone, bytesTotal, filesDone: files.length, filesTotal: files.length }, true);
+    const done = { bytesDone, bytesTotal, filesDone: files.length, filesTotal: files.length };
+    const manifest: Manifest & Record<string, unknown> = { repo, revision, variant, endpoint, onnxFile, files, downloadedAt: new Date().toISOString() };
+    // A build writes `<dest>.build/model` (the builder assembles it beside that, inside `<dest>.build`).
+    const buildRoot = `${dest}.build`;
+    let folder = partial;
+    if (buildOptions) {
+      folder = path.join(buildRoot, 'model');
+      const convert = { phase: 'converting' as const, file: files.find((f) => f.path.endsWith('.safetensors'))?.path, fileBytes: 0, fileSize: 0, ...done };
+      report(convert, true);
+      manifest.build = await buildFolder(partial, buildRoot, buildOptions, options.build as ModelBuilder, options.signal, `${repo} (${variant})`);
+      report(convert, true);
+    }
+    report({ phase: 'installing', fileBytes: 0, fileSize: 0, ...done }, true);
 
-    fs.writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify({ repo, revision, variant, endpoint, onnxFile, files, downloadedAt: new Date().toISOString() }, null, 2)}\n`);
+    fs.writeFileSync(path.join(folder, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     try {
-      (options.check ?? checkConfig)(partial);
+      (options.check ?? checkConfig)(folder);
     } catch (error) {
+      if (folder !== partial) fs.rmSync(buildRoot, { recursive: true, force: true });
       if (!(error instanceof FreqKvError) && !(error instanceof SyntaxError)) throw error;
-      throw new UnsupportedRepoError(`${repo} (${variant}) downloaded, but the folder is not a model the engine can run: ${error.message} The files are kept in ${partial}.`);
+      const what = buildOptions ? 'was built' : 'downloaded';
+      throw new UnsupportedRepoError(`${repo} (${variant}) ${what}, but the folder is not a model the engine can run: ${error.message} The downloaded files are kept in ${partial}.`);
     }
     fs.rmSync(path.join(partial, PARTIAL_LISTING), { force: true });
     releaseLock();
-    install(partial, dest);
-    return { ...result, bytesFetched, bytesResumed, alreadyPresent: false, seconds: (performance.now() - started) / 1000 };
+    install(folder, dest);
+    // The downloaded weights were converted; the built folder is what stays.
+    if (folder !== partial) {
+      fs.rmSync(partial, { recursive: true, force: true });
+      fs.rmSync(buildRoot, { recursive: true, force: true });
+    }
+    return { ...result, bytesFetched, bytesResumed, alreadyPresent: false, seconds: (performance.now() - started) / 1000, build: manifest.build };
   } finally {
     releaseLock();
   }
+}
+
+/** The graph a build writes (writeModelFolder's layout). */
+const BUILT_GRAPH = 'onnx/model.onnx';
+
+/** Runs the builder into `<root>/model` (replacing an earlier attempt); on failure or cancel `root` is gone and the source stays. */
+async function buildFolder(source: string, root: string, buildOptions: BuildOptions, build: ModelBuilder, signal: AbortSignal | undefined, what: string): Promise<BuildRecord> {
+  const out = path.join(root, 'model');
+  const cancelled = (): DownloadCancelledError =>
+    new DownloadCancelledError(`The download of ${what} was cancelled while converting the model; the downloaded files are kept in ${source}, and the next run converts them without downloading again.`);
+  if (signal?.aborted) throw cancelled();
+  fs.rmSync(root, { recursive: true, force: true });
+  const started = performance.now();
+  try {
+    await build(source, out, buildOptions, signal);
+  } catch (error) {
+    fs.rmSync(root, { recursive: true, force: true });
+    if (signal?.aborted) throw cancelled();
+    if (!(error instanceof FreqKvError)) throw error;
+    throw new UnsupportedRepoError(`${what} downloaded, but converting it failed: ${error.message} The downloaded files are kept in ${source}; the next run converts them again without downloading.`);
+  }
+  if (signal?.aborted) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw cancelled();
+  }
+  return { builder: 'freqkv convert safetensors', options: buildOptions, seconds: Math.round((performance.now() - started) / 100) / 10, files: listFiles(out) };
+}
+
+/** Every file under `dir` with its size, paths relative with '/'. */
+function listFiles(dir: string): { path: string; size: number }[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .map((p) => p.split(path.sep).join('/'))
+    .filter((p) => fs.statSync(path.join(dir, p)).isFile())
+    .sort()
+    .map((p) => ({ path: p, size: fs.statSync(path.join(dir, p)).size }));
+}
+
+/** `dest` holds a build of these source files, with these options, every built file at its size. */
+function sameBuild(manifest: Manifest | undefined, dest: string, files: RemoteFile[], variant: string, buildOptions: BuildOptions): boolean {
+  const built = manifest?.build;
+  return (
+    manifest?.variant === variant &&
+    sameDownload(manifest, files) &&
+    JSON.stringify(built?.options) === JSON.stringify(buildOptions) &&
+    (built?.files.length ?? 0) > 0 &&
+    (built?.files ?? []).every((f) => sizeOf(path.join(dest, f.path)) === f.size)
+  );
 }
 
 function checkConfig(dir: string): void {

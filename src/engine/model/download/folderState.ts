@@ -13,9 +13,22 @@ const LOCK = '.freqkv-download.lock';
 export const PARTIAL_LISTING = '.freqkv-partial.json';
 
 export interface Manifest {
+  variant?: string;
+  /** The files fetched from the hub (for a build variant: the source files, deleted after the build). */
   files?: RemoteFile[];
-  /** The graph file fetched ('onnx/model_q4.onnx'), relative to the folder; loading the folder picks it. */
+  /** The graph file fetched ('onnx/model_q4.onnx') or built, relative to the folder; loading the folder picks it. */
   onnxFile?: string;
+  build?: BuildRecord;
+}
+
+/** What a build variant converted the source files into. */
+export interface BuildRecord {
+  builder: string;
+  /** The options given to the builder (writeModelFolder). */
+  options: { weights: string; kvCache: string; externalData: string };
+  seconds: number;
+  /** The files of the built folder (manifest aside), with their sizes. */
+  files: { path: string; size: number }[];
 }
 
 function key(f: RemoteFile): string {
