@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EMBEDDED_MODEL, tempDir } from './helpers';
+import { int4VariantArgs } from '../src/cli/benchSpeed';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -61,8 +62,7 @@ describe('freqkv bench speed', () => {
 });
 
 describe('bench speed --int4-variants', () => {
-  it('names the convert options that differ from the defaults, and refuses other names', async () => {
-    const { int4VariantArgs } = await import('../src/cli/benchSpeed');
+  it('names the convert options that differ from the defaults, and refuses other names', () => {
     expect(int4VariantArgs('int4')).toEqual([]);
     expect(int4VariantArgs('int4-c4')).toEqual(['--tied-classifier', 'int4']);
     expect(int4VariantArgs('int4-c4-b128')).toEqual(['--tied-classifier', 'int4', '--quant-block-size', '128']);
