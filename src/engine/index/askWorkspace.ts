@@ -56,13 +56,12 @@ export interface OpenedIndex {
 
 /**
  * The workspace index for a model and settings: the codec's state loaded (RVQ codebooks are
- * calibrated once per model; `signal` is checked after it), the manifest reloaded.
+ * calibrated once per model; `signal` stops the calibration promptly), the manifest reloaded.
  */
 export async function openWorkspaceIndex(engine: Engine, settings: IndexSettings, source: IndexSource, options: { signal?: AbortSignal; onCalibrating?: () => void } = {}): Promise<OpenedIndex> {
   const capacity = settings.capacity ?? engine.contextLength;
   const sinks = settings.sinks ?? WORKSPACE_DEFAULTS.sinks;
-  const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec, { onCalibrating: options.onCalibrating });
-  options.signal?.throwIfAborted();
+  const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec, { onCalibrating: options.onCalibrating, signal: options.signal });
   const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, {
     codec: settings.codec,
     codecState: codecState.state,
