@@ -146,6 +146,36 @@ describe('workspace index', () => {
     expect(accounted(restarted)).toEqual(onDisk);
   });
 
+  it('rows rebuilt for one answer are kept for the next, which assembles exactly the cache a fresh index would', async () => {
+    const root = workspace({ ...FILES, 'long.txt': 'Tom and Lily went to the park to play with the ball. '.repeat(40) });
+    const store = tempDir('store');
+    const index = await open(root, store);
+    await index.refresh();
+    await index.indexPending();
+    const assembleFor = async (at: typeof index, question: string) => {
+      const scores = at.score(question);
+      const { kept } = rankFiles(at.files.values(), scores, undefined);
+      return at.assemble(question, scores, kept.map((f) => f.path), { reserveRows: 4 });
+    };
+    const first = await assembleFor(index, 'Which ball did Tom like?');
+    expect(index.segments.rebuiltRowsBytes).toBeGreaterThan(0);
+    // Another question: other slots (the order changes), the same rows per file, so rebuilt rows are reused and rotated anew.
+    const second = await assembleFor(index, 'Where did the dog run?');
+    expect(second.files.map((f) => f.path)).not.toEqual(first.files.map((f) => f.path));
+    const fresh = await open(root, store, { rebuiltRowsCacheBytes: 0 });
+    await fresh.refresh();
+    const reference = await assembleFor(fresh, 'Where did the dog run?');
+    expect(fresh.segments.rebuiltRowsBytes).toBe(0);
+    expect(second.files).toEqual(reference.files);
+    for (let layer = 0; layer < reference.cache.shape.numLayers; layer++) {
+      expect(second.cache.keys(layer)).toEqual(reference.cache.keys(layer));
+      expect(second.cache.values(layer)).toEqual(reference.cache.values(layer));
+    }
+    // Clearing the index frees them.
+    index.clear();
+    expect(index.segments.rebuiltRowsBytes).toBe(0);
+  });
+
   it('the token limit cuts the least relevant files, not the first in path order', () => {
     const files: IndexedFile[] = ['a.txt', 'b.txt', 'z.txt'].map((p) => ({ path: p, size: 1, mtimeMs: 1, contentHash: p, tokens: 100 }));
     const { kept, over } = rankFiles(files, new Map([['z.txt', 3], ['b.txt', 1]]), 250);

@@ -51,6 +51,8 @@ export interface IndexSettings {
   maxFiles?: number;
   /** Writes store files (tests inject a full disk). */
   writeFile?: (file: string, bytes: Uint8Array) => void;
+  /** Bytes of rebuilt rows kept between answers (default REBUILT_ROWS_CACHE_BYTES, 256 MiB; 0: none). */
+  rebuiltRowsCacheBytes?: number;
 }
 
 export interface OpenedIndex {
@@ -78,6 +80,7 @@ export async function openWorkspaceIndex(engine: Engine, settings: IndexSettings
     maxStoreBytes: settings.maxStoreBytes,
     workspaceId: settings.workspaceId,
     writeFile: settings.writeFile,
+    rebuiltRowsCacheBytes: settings.rebuiltRowsCacheBytes,
   });
   const index = WorkspaceIndex.open(segments, source, { workspaceId: settings.workspaceId, maxFileBytes: settings.maxFileBytes, maxFiles: settings.maxFiles });
   return { index, codecState };

@@ -228,6 +228,7 @@ export class WorkspaceIndex {
     this.leftOut.clear();
     this.relevance = new RelevanceIndex();
     this.dirty = false;
+    this.segments.dropRebuiltRows();
     const removedSegments = this.segments.store.commitWorkspace(this.key, []);
     if (this.dir) {
       try {
