@@ -171,6 +171,15 @@ describe('workspace index', () => {
       expect(second.cache.keys(layer)).toEqual(reference.cache.keys(layer));
       expect(second.cache.values(layer)).toEqual(reference.cache.values(layer));
     }
+    // A cache smaller than one assembly keeps its first files for the next assembly (it does not evict what it will need first).
+    const small = await open(root, store, { rebuiltRowsCacheBytes: Math.floor(index.segments.rebuiltRowsBytes / 2) });
+    await small.refresh();
+    await assembleFor(small, 'Where did the dog run?');
+    expect(small.segments.rebuiltRowsBytes).toBeGreaterThan(0);
+    expect(small.segments.rebuiltRowsBytes).toBeLessThanOrEqual(Math.floor(index.segments.rebuiltRowsBytes / 2));
+    const again = await assembleFor(small, 'Where did the dog run?');
+    expect(small.segments.rebuiltRowsHits).toBeGreaterThan(0);
+    expect(again.cache.keys(0)).toEqual(reference.cache.keys(0));
     // Clearing the index frees them.
     index.clear();
     expect(index.segments.rebuiltRowsBytes).toBe(0);

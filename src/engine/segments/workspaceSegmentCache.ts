@@ -198,9 +198,12 @@ export class WorkspaceSegmentCache {
   private index: RelevanceIndex | undefined;
   /** Notes from assemble-time rebuilds, reported with the next result. */
   private readonly notes: string[] = [];
-  /** Rebuilt rows by segment name and rows, least recently used first, and their bytes. */
-  private readonly rebuiltRows = new Map<string, RebuiltRows & { bytes: number }>();
+  /** Rebuilt rows by segment name and rows, least recently used first, their bytes and the assembly that last used them. */
+  private readonly rebuiltRows = new Map<string, RebuiltRows & { bytes: number; assembly: number }>();
   private rebuiltBytes = 0;
+  private assemblies = 0;
+  /** Files assembled from kept rebuilt rows, over this cache's life. */
+  rebuiltRowsHits = 0;
 
   constructor(
     private readonly session: DecoderSession,
@@ -327,6 +330,7 @@ export class WorkspaceSegmentCache {
   ): Promise<AssembledCache> {
     const started = performance.now();
     const notesBefore = this.notes.length;
+    this.assemblies++;
     const capacity = this.settings.capacity;
     const parts = splitAskPrompt(this.tokenizer, question, options.history);
     const questionIds = this.tokenizer.encode(parts.suffix, { addSpecialTokens: false });
@@ -478,7 +482,9 @@ export class WorkspaceSegmentCache {
 
   /**
    * A segment's rows at `rows` rows (inverse DCT of its first `rows` coefficients), keys pre-RoPE:
-   * from the rebuilt-rows cache, or decoded and rebuilt (and cached if they fit its size).
+   * from the rebuilt-rows cache, or decoded and rebuilt and cached if room can be made without
+   * evicting rows this assembly used: an assembly larger than the cache then keeps its first part
+   * for the next one, instead of each file evicting the one the next assembly needs first.
    */
   private async rebuildRows(entry: SegmentRef, rows: number, textOf: (path: string) => Promise<string | undefined>): Promise<RebuiltRows> {
     const key = `${entry.name}:${rows}`;
@@ -486,6 +492,8 @@ export class WorkspaceSegmentCache {
     if (hit) {
       this.rebuiltRows.delete(key);
       this.rebuiltRows.set(key, hit);
+      hit.assembly = this.assemblies;
+      this.rebuiltRowsHits++;
       return hit;
     }
     const { L, decoded } = await this.decodeSegment(entry, rows, textOf);
@@ -498,15 +506,16 @@ export class WorkspaceSegmentCache {
     }
     const bytes = 8 * keys.length * heads * rows * dim;
     const limit = this.settings.rebuiltRowsCacheBytes ?? REBUILT_ROWS_CACHE_BYTES;
-    if (bytes > limit) return { L, keys, values, cached: false };
-    const rebuilt = { L, keys, values, cached: true, bytes };
-    this.rebuiltRows.set(key, rebuilt);
-    this.rebuiltBytes += bytes;
     for (const [k, old] of this.rebuiltRows) {
-      if (this.rebuiltBytes <= limit) break;
+      if (this.rebuiltBytes + bytes <= limit) break;
+      if (old.assembly === this.assemblies) continue;
       this.rebuiltRows.delete(k);
       this.rebuiltBytes -= old.bytes;
     }
+    if (this.rebuiltBytes + bytes > limit) return { L, keys, values, cached: false };
+    const rebuilt = { L, keys, values, cached: true, bytes, assembly: this.assemblies };
+    this.rebuiltRows.set(key, rebuilt);
+    this.rebuiltBytes += bytes;
     return rebuilt;
   }
 
