@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const maxSamples = values['max-samples'] ? Number(values['max-samples']) : undefined;
-    const books = fitRvqCodebooks(blocks, { ...fit.parameters, stages: most, seed, maxSamples });
+    const books = await fitRvqCodebooks(blocks, { ...fit.parameters, stages: most, seed, maxSamples });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     console.log(

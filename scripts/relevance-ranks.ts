@@ -2,8 +2,9 @@
 // relevance index the segmented cache uses, and prints where that file and the best-ranked test
 // file land. Files are read as `ask` reads them (ingestDirectory with its default rules).
 //   node scripts/run-ts.js scripts/relevance-ranks.ts [--workspace DIR] [--json OUT] [--rounds N]
-// The default questions are about this repository; run it on a snapshot of it (e.g. `git archive`)
-// so that the questions themselves, in this script, do not take part. It also times building the
+// The questions are about this repository (bench/questions/this-repository.json, which `freqkv
+// bench workspace` asks too); run it on a snapshot of it (e.g. `git archive`). The questions'
+// own file is left out of the ranking. It also times building the
 // index and scoring a question against plain BM25 through minisearch (what relevance was before
 // definitions), built and run alternately in the same process: the medians of --rounds rounds.
 
@@ -13,27 +14,14 @@ import { parseArgs } from 'node:util';
 import MiniSearch from 'minisearch';
 import { isTestPath, RelevanceIndex, tokenizeForSearch } from '../src/engine/segments/relevance';
 import { ingestDirectory } from '../src/engine/workspace/ingest';
+import { readQuestions, REPOSITORY_QUESTIONS, repositoryQuestionsPath } from '../src/cli/benchQuestions';
 
-const QUESTIONS: { question: string; implementation: string }[] = [
-  { question: 'How does the sampler apply top-p?', implementation: 'src/engine/generate/sampler.ts' },
-  { question: 'How does allocateRows share the budget among files?', implementation: 'src/engine/segments/allocate.ts' },
-  { question: 'How are keys rotated to their slot positions?', implementation: 'src/engine/kv/rotary.ts' },
-  { question: 'How does decodeSegmentFile detect a corrupt segment?', implementation: 'src/engine/segments/segmentFile.ts' },
-  { question: 'What does the FreqKV compressor do when the cache is full?', implementation: 'src/engine/kv/freqKvCompressor.ts' },
-  { question: 'Which paths does the WorkspaceFilter exclude?', implementation: 'src/engine/workspace/filter.ts' },
-  { question: 'How does the tokenizer apply the chat template?', implementation: 'src/engine/tokenizer/modelTokenizer.ts' },
-  { question: 'How does rotateRows rotate keys to new positions?', implementation: 'src/engine/kv/rotary.ts' },
-  { question: 'How does the engine worker handle a cancel request?', implementation: 'src/worker/engineWorker.ts' },
-  { question: 'How does classifyContent decide that a file is binary?', implementation: 'src/engine/workspace/ingest.ts' },
-  { question: 'How does the segment store evict segments over its size cap?', implementation: 'src/engine/segments/segmentStore.ts' },
-  { question: 'How does the download retry a failed request?', implementation: 'src/engine/model/download/fetchFile.ts' },
-  { question: 'How is a llama2c checkpoint converted?', implementation: 'src/builder/llama2cCheckpoint.ts' },
-];
+const QUESTIONS = readQuestions(repositoryQuestionsPath());
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { workspace: { type: 'string' }, json: { type: 'string' }, rounds: { type: 'string', default: '5' } } });
   const root = path.resolve(values.workspace ?? '.');
-  const { files } = await ingestDirectory(root);
+  const { files } = await ingestDirectory(root, { exclude: [REPOSITORY_QUESTIONS] });
   const index = new RelevanceIndex(files);
   const results = [];
   for (const { question, implementation } of QUESTIONS) {

@@ -112,11 +112,11 @@ export interface IndexStatus {
 export interface SegmentReport {
   files: { path: string; tokens: number; storedRows: number; rows: number; score: number }[];
   dropped: { path: string; tokens: number; reason: string }[];
-  /** Relevant files not in the cache because they are not indexed yet (most relevant first). */
+  /** Files not in the cache because they are not indexed yet (most relevant first). */
   notIndexed: { path: string; tokens: number }[];
   /** The least relevant files past maxWorkspaceTokens. */
   overTokenLimit: { path: string; tokens: number }[];
-  /** Files this ask's refresh left out (binary, ignored, too large, …), with why. */
+  /** Every file and folder of the workspace left out (binary, ignored, too large, …), with why; also on a warm ask whose refresh looked at changed paths only. */
   skipped: SkippedFile[];
   filesIndexed: number;
   filesTotal: number;

@@ -326,11 +326,23 @@ describe('freqkv bench workspace', () => {
     fs.writeFileSync(path.join(root, 'a.txt'), 'Once upon a time there was a dog named Max. He liked to run in the park.\n');
     fs.writeFileSync(path.join(root, 'b.md'), '# Cats\nThe cat slept in the sun all day long.\n');
     const out = path.join(tempDir('bench-ws-out'), 'ws.json');
-    const result = freqkv('bench', 'workspace', '--quick', '--workspace', root, '--json', out);
+    const questions = path.join(tempDir('bench-ws-q'), 'questions.json');
+    fs.writeFileSync(questions, JSON.stringify([{ question: 'Where did the cat sleep?', implementation: 'b.md' }, { question: 'Who is Bob?', implementation: 'gone.txt' }]));
+    const result = freqkv('bench', 'workspace', '--quick', '--workspace', root, '--json', out, '--expect', 'a.txt', '--questions', questions);
     expect(result.status, result.stderr).toBe(0);
+    type Expected = { path: string; rows: number | null; storedRows: number | null; atHalf: boolean; status: string } | null;
     const json = JSON.parse(fs.readFileSync(out, 'utf8')) as {
       files: number;
-      timing: { coldIngestMs: number; warmTimeToFirstTokenMs: number; editedFileTokensPrefilled: number; sequentialTimeToFirstTokenMs: number };
+      timing: {
+        coldIngestMs: number;
+        warmTimeToFirstTokenMs: number;
+        editedFileTokensPrefilled: number;
+        sequentialTimeToFirstTokenMs: number;
+        cold: { expected: Expected };
+        editedFile: string;
+        edited: { expected: Expected };
+        questions: { question: string; expected: Expected }[];
+      };
       disk: { codecs: { codec: string; bytesPerToken: number }[] };
       fidelity: { rows: { probe: string; method: string; budget: number | null; perplexity: number; kl: number | null }[] };
     };
@@ -339,6 +351,11 @@ describe('freqkv bench workspace', () => {
     expect(json.timing.warmTimeToFirstTokenMs).toBeGreaterThan(0);
     expect(json.timing.editedFileTokensPrefilled).toBeGreaterThan(0);
     expect(json.timing.sequentialTimeToFirstTokenMs).toBeGreaterThan(0);
+    // Every ask reports its expected file; two small files fit at full resolution. A question whose file is not in the workspace is not asked.
+    expect(json.timing.cold.expected).toMatchObject({ path: 'a.txt', status: 'in the cache', atHalf: true });
+    expect(json.timing.cold.expected!.rows).toBe(json.timing.cold.expected!.storedRows);
+    expect(json.timing.edited.expected).toMatchObject({ path: json.timing.editedFile, atHalf: true });
+    expect(json.timing.questions.map((q) => [q.question, q.expected?.path, q.expected?.atHalf])).toEqual([['Where did the cat sleep?', 'b.md', true]]);
     const perToken = Object.fromEntries(json.disk.codecs.map((c) => [c.codec, c.bytesPerToken]));
     expect(Object.keys(perToken)).toEqual(['float32', 'int8', 'rvq']);
     expect(perToken.float32!).toBeGreaterThan(perToken.int8!);
@@ -351,6 +368,7 @@ describe('freqkv bench workspace', () => {
     expect(json.fidelity.rows.find((r) => r.probe === 'continuation' && r.method === 'sequential-freqkv' && r.budget === 512)!.kl).toBeLessThan(1e-6);
     const md = fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
     expect(md).toMatch(/warm time to first token/);
+    expect(md).toMatch(/\| question 1 \| Where did the cat sleep\? \| `b\.md` \| \d+ \/ \d+ \| yes \|/);
     expect(md).toMatch(/\| segmented-float32 \| 512 \|/);
   });
 });

@@ -50,8 +50,8 @@ beforeAll(async () => {
     [1, ...story.slice(0, 150)],
     [1, ...story.slice(150, 250)],
   ]);
-  books = fitRvqCodebooks(calibration, FIT);
-  books8 = fitRvqCodebooks(calibration, { ...FIT, subDim: 4, stages: 3, scaleBits: 8 });
+  books = await fitRvqCodebooks(calibration, FIT);
+  books8 = await fitRvqCodebooks(calibration, { ...FIT, subDim: 4, stages: 3, scaleBits: 8 });
 });
 afterAll(async () => {
   await session.release();
@@ -191,10 +191,10 @@ describe('rvq codec', () => {
     expect(new RvqCodec(books8).encode(block, 'value', 0).length).toBe(24 + Math.ceil((block.rows * block.numKvHeads * (8 + 2 * 3 * 6)) / 8));
   });
 
-  it('calibration is deterministic for a seed and differs for another', () => {
-    const again = fitRvqCodebooks(calibration, FIT);
+  it('calibration is deterministic for a seed and differs for another', async () => {
+    const again = await fitRvqCodebooks(calibration, FIT);
     expect(serializeCodecState({ codec: 'rvq', rvq: again })).toEqual(serializeCodecState({ codec: 'rvq', rvq: books }));
-    const other = fitRvqCodebooks(calibration, { ...FIT, seed: 6 });
+    const other = await fitRvqCodebooks(calibration, { ...FIT, seed: 6 });
     expect(other.keys[0]).not.toEqual(books.keys[0]);
   });
 
@@ -228,7 +228,7 @@ describe('every codec', () => {
     }
   });
 
-  it('corrupt bytes give a named error, never a crash or a wrong shape', () => {
+  it('corrupt bytes give a named error, never a crash or a wrong shape', async () => {
     const random = createRng(11);
     for (const [label, codec] of codecs()) {
       const block = heldOut.values[3]![1]!;
@@ -263,7 +263,7 @@ describe('every codec', () => {
         }
       }
     }
-    const other = fitRvqCodebooks(calibration, { ...FIT, seed: 99, stages: 1 });
+    const other = await fitRvqCodebooks(calibration, { ...FIT, seed: 99, stages: 1 });
     const encoded = new RvqCodec(books).encode(heldOut.keys[0]![0]!, 'key', 0);
     expect(() => new RvqCodec(other).decode(encoded, 'key', 0)).toThrow(/other codebooks/);
   });

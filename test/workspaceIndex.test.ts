@@ -1,6 +1,6 @@
 // The workspace index on the real embedded model with real files in temp folders: a warm
 // question reads nothing; edits, additions and deletions (and a watcher's paths) read only what
-// changed; answer-first prefills only the relevant files; the token limit applies after
+// changed; every file not in the cache is listed with its reason, warm or cold; answer-first prefills only the relevant files; the token limit applies after
 // relevance; the manifest survives a restart and a bad one is rebuilt (reusing stored
 // segments); files that change or vanish while indexing; the store deleted under a running
 // index; a full disk (ENOSPC through the injected write function); 200,000 files.
@@ -99,6 +99,90 @@ describe('workspace index', () => {
     expect(delta).toMatchObject({ read: 1, changed: 1 });
     expect(index.score('sleepy').get('cat.txt')).toBeGreaterThan(0);
     expect(index.score('ball').get('cat.txt')).toBeUndefined();
+  });
+
+  it('every file not in the cache is listed with why, also on a warm question whose refresh saw only a watcher’s paths', async () => {
+    const root = workspace({ ...FILES, '.gitignore': 'secret.log\n', 'secret.log': 'Tom hid the ball.', 'empty.txt': '' });
+    fs.writeFileSync(path.join(root, 'image.bin'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]));
+    const onDisk = ['.gitignore', 'cat.txt', 'dog.txt', 'empty.txt', 'image.bin', 'notes/sun.md', 'secret.log'];
+    const store = tempDir('store');
+    // Every file of the workspace is in the cache or listed once with a reason.
+    const accounted = (r: Awaited<ReturnType<typeof askWorkspace>>): string[] =>
+      [...r.assembled.files.map((f) => f.path), ...r.assembled.dropped.map((d) => d.path), ...r.notIndexed.map((f) => f.path), ...r.overTokenLimit.map((f) => f.path), ...r.skipped.map((f) => f.path)].sort();
+    const leftOut = [
+      { path: 'empty.txt', reason: 'empty' },
+      { path: 'image.bin', reason: 'binary' },
+      { path: 'secret.log', reason: 'gitignore' },
+    ];
+    const index = await open(root, store);
+    const cold = await askWorkspace(engine, index, 'Which ball did Tom like?', ASK);
+    expect(cold.assembled.files.map((f) => f.path)).toEqual(['cat.txt']);
+    expect(cold.skipped).toEqual(leftOut);
+    // Not indexed yet: the files no word of the question matches too.
+    expect(cold.notIndexed.map((f) => f.path).sort()).toEqual(['.gitignore', 'dog.txt', 'notes/sun.md']);
+    expect(accounted(cold)).toEqual(onDisk);
+    // A full refresh reads nothing unchanged: neither the indexed files nor the binary and empty ones.
+    expect(await index.refresh()).toMatchObject({ read: 0, skipped: leftOut });
+
+    // Warm, the refresh limited to the watcher's one changed path: the same complete list, one file read.
+    bump(path.join(root, 'cat.txt'), 'Once upon a time there was a little cat named Tom. Tom liked to play with a blue ball.');
+    const warm = await askWorkspace(engine, index, 'Which ball did Tom like?', { ...ASK, refresh: { paths: ['cat.txt'] } });
+    expect(warm.refresh).toMatchObject({ read: 1, changed: 1 });
+    expect(warm.skipped).toEqual(leftOut);
+    expect(accounted(warm)).toEqual(onDisk);
+
+    // A watched file that turns binary is listed as such; one left out that becomes text is read and listed no more.
+    bump(path.join(root, 'dog.txt'), 'The dog\u0000 ran.');
+    bump(path.join(root, 'empty.txt'), 'The ball was red.');
+    const changed = await askWorkspace(engine, index, 'Which ball did Tom like?', { ...ASK, refresh: { paths: ['dog.txt', 'empty.txt'] } });
+    expect(changed.skipped).toEqual([{ path: 'dog.txt', reason: 'binary' }, leftOut[1], leftOut[2]]);
+    expect(accounted(changed)).toEqual(onDisk);
+
+    // A new process: the left-out files come back from the manifest, for a refresh of no paths at all.
+    const again = await open(root, store);
+    const restarted = await askWorkspace(engine, again, 'Which ball did Tom like?', { ...ASK, refresh: { paths: [] } });
+    expect(restarted.refresh).toMatchObject({ read: 0 });
+    expect(restarted.skipped).toEqual(changed.skipped);
+    expect(accounted(restarted)).toEqual(onDisk);
+  });
+
+  it('rows rebuilt for one answer are kept for the next, which assembles exactly the cache a fresh index would', async () => {
+    const root = workspace({ ...FILES, 'long.txt': 'Tom and Lily went to the park to play with the ball. '.repeat(40) });
+    const store = tempDir('store');
+    const index = await open(root, store);
+    await index.refresh();
+    await index.indexPending();
+    const assembleFor = async (at: typeof index, question: string) => {
+      const scores = at.score(question);
+      const { kept } = rankFiles(at.files.values(), scores, undefined);
+      return at.assemble(question, scores, kept.map((f) => f.path), { reserveRows: 4 });
+    };
+    const first = await assembleFor(index, 'Which ball did Tom like?');
+    expect(index.segments.rebuiltRowsBytes).toBeGreaterThan(0);
+    // Another question: other slots (the order changes), the same rows per file, so rebuilt rows are reused and rotated anew.
+    const second = await assembleFor(index, 'Where did the dog run?');
+    expect(second.files.map((f) => f.path)).not.toEqual(first.files.map((f) => f.path));
+    const fresh = await open(root, store, { rebuiltRowsCacheBytes: 0 });
+    await fresh.refresh();
+    const reference = await assembleFor(fresh, 'Where did the dog run?');
+    expect(fresh.segments.rebuiltRowsBytes).toBe(0);
+    expect(second.files).toEqual(reference.files);
+    for (let layer = 0; layer < reference.cache.shape.numLayers; layer++) {
+      expect(second.cache.keys(layer)).toEqual(reference.cache.keys(layer));
+      expect(second.cache.values(layer)).toEqual(reference.cache.values(layer));
+    }
+    // A cache smaller than one assembly keeps its first files for the next assembly (it does not evict what it will need first).
+    const small = await open(root, store, { rebuiltRowsCacheBytes: Math.floor(index.segments.rebuiltRowsBytes / 2) });
+    await small.refresh();
+    await assembleFor(small, 'Where did the dog run?');
+    expect(small.segments.rebuiltRowsBytes).toBeGreaterThan(0);
+    expect(small.segments.rebuiltRowsBytes).toBeLessThanOrEqual(Math.floor(index.segments.rebuiltRowsBytes / 2));
+    const again = await assembleFor(small, 'Where did the dog run?');
+    expect(small.segments.rebuiltRowsHits).toBeGreaterThan(0);
+    expect(again.cache.keys(0)).toEqual(reference.cache.keys(0));
+    // Clearing the index frees them.
+    index.clear();
+    expect(index.segments.rebuiltRowsBytes).toBe(0);
   });
 
   it('the token limit cuts the least relevant files, not the first in path order', () => {

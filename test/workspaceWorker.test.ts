@@ -1,7 +1,7 @@
 // The workspace index in the engine worker (real worker thread, embedded model, real files):
 // answer first then background indexing with progress; a question pre-empts indexing and it
 // resumes; a second question while one runs is refused without touching the first answer; the
-// watcher's paths during indexing; Cancel during codebook calibration; Clear Cache of this
+// watcher's paths during indexing; Cancel during codebook calibration (prompt, nothing saved); Clear Cache of this
 // workspace; dispose while indexing waits for the worker to stop.
 
 import * as fs from 'node:fs';
@@ -113,15 +113,43 @@ describe('workspace index in the engine worker', () => {
     expect(streamed).toBe(alone.text);
   }, 180_000);
 
-  it('Cancel during codebook calibration cancels the question', async () => {
+  it('Cancel during codebook calibration stops it promptly, saves nothing, and the next question calibrates the same codebooks', async () => {
     const root = workspace(2);
-    const s = spec(root, tempDir('wk-store'), { codec: 'rvq' });
+    const stateFiles = (store: string): string[] => {
+      const dir = path.join(store, 'v1', 'codecs');
+      return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+    };
+    // The uncancelled time: a question on an empty store calibrates first (most of its time).
+    const reference = tempDir('wk-store');
+    let t0 = performance.now();
+    expect((await client.ask(askParams(spec(root, reference, { codec: 'rvq' }), 'Where did the dragon sleep?'))).reason).toBe('max-tokens');
+    const uncancelledMs = performance.now() - t0;
+    await client.stopIndexing();
+    expect(stateFiles(reference)).toHaveLength(1);
+
+    // Cancel half-way through calibrating on another store: past the sampling, in the k-means fitting.
+    const store = tempDir('wk-store');
+    const s = spec(root, store, { codec: 'rvq' });
     const asked = client.ask(askParams(s, 'Where did the dragon sleep?'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, uncancelledMs / 2));
+    t0 = performance.now();
     expect(await client.cancel()).toBe(true);
     const result = await asked;
+    const cancelMs = performance.now() - t0;
     expect(result.reason).toBe('cancelled');
+    expect(cancelMs).toBeLessThan(uncancelledMs / 5);
     expect((await client.getStats()).busy).toBe(false);
+    // No codebooks, whole or partial, and no temp file.
+    expect(stateFiles(store)).toEqual([]);
+
+    // The next question calibrates again, to the same codebooks (seeded), and answers.
+    const again = await client.ask(askParams(s, 'Where did the dragon sleep?'));
+    expect(again.reason).toBe('max-tokens');
+    expect(again.segments!.files.map((f) => f.path)).toContain('dragon.md');
+    await client.stopIndexing();
+    expect(stateFiles(store)).toEqual(stateFiles(reference));
+    const [name] = stateFiles(store);
+    expect(fs.readFileSync(path.join(store, 'v1', 'codecs', name!))).toEqual(fs.readFileSync(path.join(reference, 'v1', 'codecs', name!)));
   }, 300_000);
 
   it("Clear Cache removes this workspace's index and segments and says how many", async () => {

@@ -6,8 +6,9 @@
 // token cold (empty store: answer-first prefill within the first-answer budget) and warm (the
 // same question, the index reopened from its manifest as a new process would); background
 // indexing throughput (bounded by --index-seconds) against the engine's prefill speed; warm after
-// indexing; one edited file asked about; the sequential single pass; peak RSS; and disk bytes per
-// token for each codec (the stored segments re-encoded with each; RVQ with codebooks calibrated
+// indexing; one edited file asked about; questions whose answer lives in one known file
+// (--questions, default bench/questions/this-repository.json, those whose file the workspace
+// has); the sequential single pass; peak RSS; and disk bytes per token for each codec (the stored segments re-encoded with each; RVQ with codebooks calibrated
 // on the model as `ask --codec rvq` does, in the temp store).
 //
 // Fidelity (skip with --no-fidelity), on a small workspace of stories the model knows (its own
@@ -18,6 +19,9 @@
 // reference); and the recall probe across files (a passage in the first file, repeated after the
 // last). The segmented cache gets as many rows at the start as sequential FreqKV at the same N
 // holds when the continuation starts, so the two are compared at equal memory.
+// Every question has an expected file (--expect for --question, README.md for the default one;
+// the edited file for the question about it; the implementation for --questions), and each ask
+// reports the rows the cache kept of that file's stored rows and whether that is at least half.
 // Writes JSON and Markdown (default bench-results/workspace-index.json and .md).
 
 import * as fs from 'node:fs';
@@ -36,14 +40,44 @@ import { decodeSegmentFile, encodeSegmentFile } from '../engine/segments/segment
 import { WorkspaceSegmentCache, type AssembledCache, type SegmentCacheSettings, type WorkspaceFileEntry } from '../engine/segments/workspaceSegmentCache';
 import { askWorkspace, openWorkspaceIndex, type IndexSettings } from '../engine/index/askWorkspace';
 import { WORKSPACE_DEFAULTS } from '../engine/index/defaults';
+import type { WorkspaceIndex } from '../engine/index/workspaceIndex';
 import { DirectorySource } from '../engine/index/directorySource';
 import { ingestDirectory } from '../engine/workspace/ingest';
 import { buildAskPrompt, segmentText } from '../engine/workspace/prompt';
 import { floatOption, intOption, UsageError } from './args';
 import { readTextFile, shippedTextPath } from './benchFidelity';
 import { MODEL_OPTION_SPEC, modelToLoad } from './defaultModel';
+import { readQuestions, repositoryQuestionsPath } from './benchQuestions';
 
 const QUESTION = 'What does this project do?';
+/** The file that answers QUESTION, when the workspace has it. */
+const QUESTION_FILE = 'README.md';
+
+/** Where a question's expected file ended up in the assembled cache. */
+interface ExpectedFile {
+  path: string;
+  /** Rows the cache kept of it, and the rows its segment stores (null when it is not in the cache). */
+  rows: number | null;
+  storedRows: number | null;
+  /** rows / storedRows ≥ 0.5. */
+  atHalf: boolean;
+  /** 'in the cache', or why not: 'not indexed yet', 'over the token limit', 'dropped: …', 'not in the workspace'. */
+  status: string;
+}
+
+interface TimedAsk {
+  question: string;
+  ttftMs: number;
+  refreshMs: number;
+  filesRead: number;
+  indexedForAnswer: number;
+  tokensForAnswer: number;
+  assembleMs: number;
+  filesInCache: number;
+  notIndexed: number;
+  expected: ExpectedFile | null;
+  text: string;
+}
 
 interface FidelityRow {
   probe: 'continuation' | 'recall';
@@ -80,6 +114,9 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
       'first-answer-seconds': { type: 'string' },
       'max-files': { type: 'string' },
       codecs: { type: 'string' },
+      expect: { type: 'string' },
+      questions: { type: 'string' },
+      'question-count': { type: 'string' },
     },
     strict: true,
   });
@@ -95,6 +132,9 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
   const indexCodec = (values.codec ?? WORKSPACE_DEFAULTS.codec) as CodecName;
   if (!CODEC_NAMES.includes(indexCodec)) throw new UsageError(`--codec must be one of ${CODEC_NAMES.join(', ')} (got '${values.codec}').`);
   const question = values.question ?? QUESTION;
+  const questionsFile = path.resolve(values.questions ?? repositoryQuestionsPath());
+  const implementationQuestions = values.questions === undefined && !fs.existsSync(questionsFile) ? [] : readQuestions(questionsFile);
+  const questionCount = intOption(values['question-count'], 'question-count', implementationQuestions.length, 0);
   const started = performance.now();
   const log = (message: string): void => {
     process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${message}\n`);
@@ -124,7 +164,10 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
     });
 
     // ---- timing on a copy of the workspace (one file is edited) through askWorkspace ----------
-    const ingest = await ingestDirectory(root, { exclude: [...WORKSPACE_DEFAULTS.exclude], maxFileBytes: WORKSPACE_DEFAULTS.maxFileBytes });
+    // The questions' own file takes no part (it names the files that answer them).
+    const questionsInRoot = path.relative(root, questionsFile).split(path.sep).join('/');
+    const leftOut = questionsInRoot.startsWith('..') || path.isAbsolute(questionsInRoot) ? [] : [questionsInRoot];
+    const ingest = await ingestDirectory(root, { exclude: [...WORKSPACE_DEFAULTS.exclude, ...leftOut], maxFileBytes: WORKSPACE_DEFAULTS.maxFileBytes });
     if (ingest.files.length === 0) throw new UsageError(`--workspace ${root} has no files to read.`);
     const copy = path.join(temp, 'workspace');
     for (const f of ingest.files) {
@@ -132,6 +175,10 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
       fs.writeFileSync(path.join(copy, f.path), f.text);
     }
     const bySize = [...ingest.files].sort((a, b) => a.text.length - b.text.length);
+    const inWorkspace = new Set(bySize.map((f) => f.path));
+    const expectForQuestion = values.expect ?? (values.question === undefined && inWorkspace.has(QUESTION_FILE) ? QUESTION_FILE : undefined);
+    if (values.expect !== undefined && !inWorkspace.has(values.expect)) throw new UsageError(`--expect ${values.expect} is not a file of the workspace as ask reads it (give its path relative to ${root}, with forward slashes).`);
+    const asked = implementationQuestions.filter((q) => inWorkspace.has(q.implementation)).slice(0, questionCount);
     ingest.files.length = 0; // the texts are not kept (the index reads the copy)
     log(`workspace ${root}: copied ${bySize.length} files to ${copy}`);
     const store = path.join(temp, 'store');
@@ -150,13 +197,17 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
     const enginePrefillTokensPerSecond = await measurePrefill();
 
     const settings: IndexSettings = { codec: indexCodec, capacity, storeDir: store, workspaceId: copy, maxFiles };
-    const timedAsk = async (label: string, q = question): Promise<{ ttftMs: number; refreshMs: number; filesRead: number; indexedForAnswer: number; tokensForAnswer: number; assembleMs: number; filesInCache: number; notIndexed: number; text: string }> => {
-      // A new index each time, reopened from its manifest as a new process would.
+    let lastIndex: WorkspaceIndex | undefined;
+    const timedAsk = async (label: string, q = question, expect = q === question ? expectForQuestion : undefined, sameProcess = false): Promise<TimedAsk> => {
+      // A new index each time, reopened from its manifest as a new process would (or the last one, as the extension's worker keeps it).
       const t0 = performance.now();
-      const { index } = await openWorkspaceIndex(engine, settings, new DirectorySource([{ dir: copy }], { exclude: [...WORKSPACE_DEFAULTS.exclude] }));
-      const r = await askWorkspace(engine, index, q, { maxNewTokens: 1, sampling: { temperature: 0 }, firstAnswerSeconds, maxWorkspaceTokens: WORKSPACE_DEFAULTS.maxWorkspaceTokens });
+      const index = sameProcess && lastIndex ? lastIndex : (await openWorkspaceIndex(engine, settings, new DirectorySource([{ dir: copy }], { exclude: [...WORKSPACE_DEFAULTS.exclude] }))).index;
+      lastIndex = index;
+      // Asked again in the same process: nothing prefilled, so the files and their rows are the last answer's.
+      const r = await askWorkspace(engine, index, q, { maxNewTokens: 1, sampling: { temperature: 0 }, firstAnswerSeconds: sameProcess ? 0 : firstAnswerSeconds, maxWorkspaceTokens: WORKSPACE_DEFAULTS.maxWorkspaceTokens });
       const ttftMs = performance.now() - t0;
-      const out = {
+      const out: TimedAsk = {
+        question: q,
         ttftMs,
         refreshMs: r.refresh?.ms ?? 0,
         filesRead: r.refresh?.read ?? 0,
@@ -165,9 +216,12 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
         assembleMs: r.assembled.assembleMs,
         filesInCache: r.assembled.files.length,
         notIndexed: r.notIndexed.length,
+        expected: expect === undefined ? null : expectedFile(expect, r),
         text: r.text,
       };
-      log(`${label}: first token after ${(ttftMs / 1000).toFixed(2)} s (refresh ${(out.refreshMs / 1000).toFixed(2)} s reading ${out.filesRead} files; ${out.indexedForAnswer} files / ${out.tokensForAnswer} tokens prefilled for the answer; ${out.filesInCache} files in the cache; ${out.notIndexed} relevant not indexed yet)`);
+      const e = out.expected;
+      const where = e === null ? '' : `; expected ${e.path}: ${e.rows === null ? e.status : `${e.rows} of ${e.storedRows} rows${e.atHalf ? ' (at least half)' : ''}`}`;
+      log(`${label}: first token after ${(ttftMs / 1000).toFixed(2)} s (refresh ${(out.refreshMs / 1000).toFixed(2)} s reading ${out.filesRead} files; ${out.indexedForAnswer} files / ${out.tokensForAnswer} tokens prefilled for the answer; assembly ${(out.assembleMs / 1000).toFixed(2)} s; ${out.filesInCache} files in the cache; ${out.notIndexed} not indexed yet${where})`);
       return out;
     };
     const cold = await timedAsk('cold (empty store)');
@@ -196,12 +250,20 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
     const indexTokensPerSecond = (run.tokensIndexed / run.ms) * 1000;
     log(`index: ${run.filesIndexed} files, ${run.tokensIndexed} tokens in ${(run.ms / 1000).toFixed(1)} s = ${indexTokensPerSecond.toFixed(0)} tokens/s (${((100 * indexTokensPerSecond) / prefillNextToIndex).toFixed(0)} % of the engine's prefill); ${counts.filesIndexed}/${counts.filesTotal} files, ${counts.tokensIndexed}/${counts.tokensTotal} tokens indexed${run.stopped ? ' (stopped by --index-seconds)' : ''}`);
     const afterIndex = await timedAsk('warm after indexing');
+    // The same question again in the same process (the worker keeps its index and the rows it
+    // rebuilt), with nothing more prefilled: the assembly of the same files from kept rows.
+    const afterIndexSameProcess = await timedAsk('warm after indexing, same process, nothing prefilled', question, undefined, true);
 
     // One edited file: the median-sized indexed one, a line appended (in the copy).
     const indexed = bySize.filter((f) => index.files.get(f.path)?.segment !== undefined);
     const editedPath = (indexed.length > 0 ? indexed : bySize)[Math.floor((indexed.length > 0 ? indexed : bySize).length / 2)]!.path;
     fs.appendFileSync(path.join(copy, editedPath), '\n// edited\n');
-    const edited = await timedAsk(`one edited file (${editedPath}), asked about`, `${question} ${path.basename(editedPath).replace(/\.[^.]*$/, '')}`);
+    const edited = await timedAsk(`one edited file (${editedPath}), asked about`, `${question} ${path.basename(editedPath).replace(/\.[^.]*$/, '')}`, editedPath);
+
+    // Questions whose answer lives in one known file, each asked as a new process would (the
+    // index as the steps above left it: files prefilled within the first-answer budget stay).
+    const questionRuns: (TimedAsk & { label: string })[] = [];
+    for (const [i, q] of asked.entries()) questionRuns.push({ label: `question ${i + 1}`, ...(await timedAsk(`question ${i + 1} (${q.question})`, q.question, q.implementation)) });
 
     // Disk bytes per workspace token, per codec: the stored segments re-encoded with each codec.
     const segmentsDir = path.join(store, 'v1', 'segments');
@@ -276,10 +338,15 @@ export async function runBenchWorkspace(argv: string[]): Promise<number> {
         filesIndexedAfter: counts.filesIndexed,
         tokensIndexedAfter: counts.tokensIndexed,
         warmAfterIndexTimeToFirstTokenMs: afterIndex.ttftMs,
+        warmAfterIndex: afterIndex,
+        warmAfterIndexSameProcessTimeToFirstTokenMs: afterIndexSameProcess.ttftMs,
+        warmAfterIndexSameProcess: afterIndexSameProcess,
         editedFile: editedPath,
         editedFileTimeToFirstTokenMs: edited.ttftMs,
         editedFileTokensPrefilled: edited.tokensForAnswer,
         edited,
+        questions: questionRuns,
+        questionsFile: asked.length > 0 ? questionsFile : null,
         sequentialTimeToFirstTokenMs: sequential?.ttftMs ?? null,
         sequentialPromptTokens: sequential?.promptTokens ?? null,
         sequentialCompressions: sequential?.compressions ?? null,
@@ -455,7 +522,13 @@ function markdown(r: {
     sequentialTimeToFirstTokenMs: number | null;
     peakRssBytes: number;
     editedFile: string;
-    cold: { indexedForAnswer: number; tokensForAnswer: number; refreshMs: number; filesRead: number };
+    cold: TimedAsk;
+    warmRuns: TimedAsk[];
+    warmAfterIndex: TimedAsk;
+    warmAfterIndexSameProcessTimeToFirstTokenMs: number;
+    warmAfterIndexSameProcess: TimedAsk;
+    edited: TimedAsk;
+    questions: (TimedAsk & { label: string })[];
   };
   disk: { cacheBytesPerRow: number; codecs: { codec: string; bytesPerToken: number | null; diskBytes: number | null; note?: string }[] };
   fidelity: FidelityResult | null;
@@ -476,7 +549,8 @@ function markdown(r: {
     `| warm time to first token (same question, index reopened) | ${s(t.warmTimeToFirstTokenMs)} |`,
     `| background indexing | ${t.indexFiles} files, ${t.indexTokens} tokens in ${s(t.coldIngestMs)}: ${t.coldIngestTokensPerSecond.toFixed(0)} tokens/s = ${(100 * t.indexThroughputVsPrefill).toFixed(0)} % of the engine's prefill |`,
     `| indexed after that | ${t.filesIndexedAfter}/${r.files} files, ${t.tokensIndexedAfter}/${r.workspaceTokens} tokens |`,
-    `| warm time to first token after indexing | ${s(t.warmAfterIndexTimeToFirstTokenMs)} |`,
+    `| warm time to first token after indexing | ${s(t.warmAfterIndexTimeToFirstTokenMs)} (assembly ${s(t.warmAfterIndex.assembleMs)}; ${t.warmAfterIndex.indexedForAnswer} files prefilled) |`,
+    `| the same, asked again in the same process, nothing prefilled (index and rebuilt rows kept, as in the extension) | ${s(t.warmAfterIndexSameProcessTimeToFirstTokenMs)} (assembly ${s(t.warmAfterIndexSameProcess.assembleMs)}) |`,
     `| one edited file (${t.editedFile}), question about it | ${s(t.editedFileTimeToFirstTokenMs)} (${t.editedFileTokensPrefilled} tokens prefilled) |`,
     `| sequential (single pass) time to first token | ${s(t.sequentialTimeToFirstTokenMs)} |`,
     `| peak resident memory | ${(t.peakRssBytes / 1024 ** 2).toFixed(0)} MB |`,
@@ -487,9 +561,47 @@ function markdown(r: {
     '| --- | ---: | ---: |',
     ...r.disk.codecs.map((c) => `| ${c.codec} | ${c.diskBytes ?? c.note ?? ''} | ${f(c.bytesPerToken, 1)} |`),
     '',
+    ...questionLines(t),
     ...(r.fidelity ? fidelityLines(r.fidelity, f) : ['Fidelity: not measured (--no-fidelity).', '']),
   ];
   return lines.join('\n');
+}
+
+/** Where the expected file of a question is in the assembled cache, or why it is not. */
+function expectedFile(p: string, r: Awaited<ReturnType<typeof askWorkspace>>): ExpectedFile {
+  const inCache = r.assembled.files.find((f) => f.path === p);
+  if (inCache) return { path: p, rows: inCache.rows, storedRows: inCache.storedRows, atHalf: inCache.rows * 2 >= inCache.storedRows, status: 'in the cache' };
+  const dropped = r.assembled.dropped.find((d) => d.path === p);
+  const status = dropped
+    ? `dropped: ${dropped.reason}`
+    : r.notIndexed.some((f) => f.path === p)
+      ? 'not indexed yet'
+      : r.overTokenLimit.some((f) => f.path === p)
+        ? 'over the token limit'
+        : 'not in the workspace index';
+  return { path: p, rows: null, storedRows: null, atHalf: false, status };
+}
+
+/** The per-question table: each ask's expected file, its rows kept of its stored rows, and whether that is at least half. */
+function questionLines(t: { cold: TimedAsk; warmRuns: TimedAsk[]; warmAfterIndex: TimedAsk; warmAfterIndexSameProcess: TimedAsk; edited: TimedAsk; questions: (TimedAsk & { label: string })[] }): string[] {
+  const asks: [string, TimedAsk][] = [
+    ['cold', t.cold],
+    ...t.warmRuns.map((w, i): [string, TimedAsk] => [`warm ${i + 1}`, w]),
+    ['warm after indexing', t.warmAfterIndex],
+    ['warm after indexing, same process', t.warmAfterIndexSameProcess],
+    ['one edited file', t.edited],
+    ...t.questions.map((q): [string, TimedAsk] => [q.label, q]),
+  ];
+  if (!asks.some(([, a]) => a.expected !== null)) return [];
+  const cell = (e: ExpectedFile | null): string[] => (e === null ? ['', '', ''] : [`\`${e.path}\``, e.rows === null ? e.status : `${e.rows} / ${e.storedRows}`, e.atHalf ? 'yes' : 'no']);
+  return [
+    'Per question: the file expected to answer it, the rows the cache kept of its stored rows, and whether that is at least half.',
+    '',
+    '| ask | question | expected file | rows kept / stored | ≥ half | first token | prefilled for it |',
+    '| --- | --- | --- | ---: | :---: | ---: | ---: |',
+    ...asks.map(([label, a]) => `| ${label} | ${a.question} | ${cell(a.expected).join(' | ')} | ${(a.ttftMs / 1000).toFixed(2)} s | ${a.indexedForAnswer} files, ${a.tokensForAnswer} tokens |`),
+    '',
+  ];
 }
 
 function fidelityLines(fx: FidelityResult, f: (x: number | null, d?: number) => string): string[] {

@@ -228,7 +228,7 @@ export async function runAsk(argv: string[]): Promise<number> {
         files: result.assembled.files.map((f) => ({ path: f.path, tokens: f.tokens, storedRows: f.storedRows, rows: f.rows, score: f.score, firstSlot: f.firstSlot })),
         notIndexed: result.notIndexed.map((f) => ({ path: f.path, tokens: f.tokens, score: f.score })),
         overTokenLimit: result.overTokenLimit.map((f) => ({ path: f.path, tokens: f.tokens })),
-        skipped: result.refresh?.skipped ?? [],
+        skipped: result.skipped,
         store: cli.storeDir,
         codec: cli.codec,
         // RVQ: whether the codebooks were calibrated in this run (false: loaded from the store), and their file.

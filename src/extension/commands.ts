@@ -322,7 +322,7 @@ async function answerFromIndex(freqkv: FreqKvContext, settings: FreqKvSettings, 
         ],
       });
       freqkv.output.info(
-        `Workspace index: ${segments.filesIndexed}/${segments.filesTotal} files indexed; ${segments.built} prefilled for this answer, ${segments.reused} reused (${(segments.updateMs / 1000).toFixed(1)} s)${segments.persisted ? '' : ' (not saved: the store cannot be written)'}; the cache holds ${segments.files.length} files, ${segments.notIndexed.length} relevant files not indexed yet, ${segments.dropped.length} did not fit.`,
+        `Workspace index: ${segments.filesIndexed}/${segments.filesTotal} files indexed; ${segments.built} prefilled for this answer, ${segments.reused} reused (${(segments.updateMs / 1000).toFixed(1)} s)${segments.persisted ? '' : ' (not saved: the store cannot be written)'}; the cache holds ${segments.files.length} files, ${segments.notIndexed.length} files not indexed yet, ${segments.dropped.length} did not fit.`,
       );
     }
     return result;

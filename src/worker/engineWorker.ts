@@ -195,7 +195,7 @@ async function askSegmented(id: number, engine: Engine, params: AskParams): Prom
     dropped: result.assembled.dropped,
     notIndexed: result.notIndexed.map((f) => ({ path: f.path, tokens: f.tokens })),
     overTokenLimit: result.overTokenLimit.map((f) => ({ path: f.path, tokens: f.tokens })),
-    skipped: result.refresh?.skipped ?? [],
+    skipped: result.skipped,
     filesIndexed: result.counts.filesIndexed,
     filesTotal: result.counts.filesTotal,
     built: result.indexedForAnswer.files,

@@ -8,7 +8,10 @@
 //      while the time predicted from the measured prefill tokens/s stays within the
 //      first-answer budget (firstAnswerSeconds); the rest waits for background indexing;
 //   4. assemble the cache from the segments of the ranked files and generate.
-// Files that are relevant but not indexed yet are reported as such (`notIndexed`).
+// Every file not in the cache is reported with why: not indexed yet (`notIndexed`, the relevant
+// ones first), past the token limit (`overTokenLimit`), not fitting the rows (`assembled.dropped`),
+// or left out by the rules or for its content (`skipped`, kept by the index, so a warm question
+// whose refresh looked only at a watcher's paths lists them all too).
 
 import { Engine, type GenerateRequest } from '../engine';
 import type { GenerationEvent, StopReason } from '../generate/generator';
@@ -22,6 +25,7 @@ import { IngestCancelledError } from '../workspace/ingest';
 import { countSkips } from '../workspace/skipSummary';
 import { recentTurns, type PriorTurn } from '../workspace/prompt';
 import { WORKSPACE_DEFAULTS } from './defaults';
+import type { SkippedFile } from '../workspace/types';
 import type { IndexSource } from './directorySource';
 import { WorkspaceIndex, type IndexedFile, type RefreshReport } from './workspaceIndex';
 
@@ -47,6 +51,8 @@ export interface IndexSettings {
   maxFiles?: number;
   /** Writes store files (tests inject a full disk). */
   writeFile?: (file: string, bytes: Uint8Array) => void;
+  /** Bytes of rebuilt rows kept between answers (default REBUILT_ROWS_CACHE_BYTES, 256 MiB; 0: none). */
+  rebuiltRowsCacheBytes?: number;
 }
 
 export interface OpenedIndex {
@@ -56,13 +62,12 @@ export interface OpenedIndex {
 
 /**
  * The workspace index for a model and settings: the codec's state loaded (RVQ codebooks are
- * calibrated once per model; `signal` is checked after it), the manifest reloaded.
+ * calibrated once per model; `signal` stops the calibration promptly), the manifest reloaded.
  */
 export async function openWorkspaceIndex(engine: Engine, settings: IndexSettings, source: IndexSource, options: { signal?: AbortSignal; onCalibrating?: () => void } = {}): Promise<OpenedIndex> {
   const capacity = settings.capacity ?? engine.contextLength;
   const sinks = settings.sinks ?? WORKSPACE_DEFAULTS.sinks;
-  const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec, { onCalibrating: options.onCalibrating });
-  options.signal?.throwIfAborted();
+  const codecState = await loadOrCalibrateCodecState(engine.session, engine.folder, settings.storeDir, settings.codec, { onCalibrating: options.onCalibrating, signal: options.signal });
   const segments = new WorkspaceSegmentCache(engine.session, engine.tokenizer, engine.folder, {
     codec: settings.codec,
     codecState: codecState.state,
@@ -75,6 +80,7 @@ export async function openWorkspaceIndex(engine: Engine, settings: IndexSettings
     maxStoreBytes: settings.maxStoreBytes,
     workspaceId: settings.workspaceId,
     writeFile: settings.writeFile,
+    rebuiltRowsCacheBytes: settings.rebuiltRowsCacheBytes,
   });
   const index = WorkspaceIndex.open(segments, source, { workspaceId: settings.workspaceId, maxFileBytes: settings.maxFileBytes, maxFiles: settings.maxFiles });
   return { index, codecState };
@@ -126,10 +132,12 @@ export interface AskWorkspaceResult {
   /** The first-answer budget in tokens at the measured speed (null before any measurement). */
   firstAnswerTokens: number | null;
   assembled: Pick<AssembledCache, 'files' | 'dropped' | 'prefixRows' | 'segmentBudget' | 'tokensRepresented' | 'assembleMs'> & { rows: number };
-  /** Relevant files (score > 0) not in the cache because they are not indexed yet, most relevant first. */
+  /** Files not in the cache because they are not indexed yet, most relevant first (the relevant ones, score > 0, lead). */
   notIndexed: RankedFile[];
   /** Files past maxWorkspaceTokens (the least relevant). */
   overTokenLimit: RankedFile[];
+  /** Every file and folder left out by the rules or for its content (gitignore, binary, too large, …), by path. */
+  skipped: SkippedFile[];
   /** Files and tokens known and indexed after this answer. */
   counts: ReturnType<WorkspaceIndex['counts']>;
   warnings: string[];
@@ -222,7 +230,7 @@ async function askIndexed(
     });
   }
   if (index.files.size === 0) {
-    const skipped = refresh?.skipped ?? [];
+    const skipped = index.skippedFiles();
     throw new NoWorkspaceFilesError(
       `no files to read: ${skipped.length === 0 ? 'the workspace has no files' : `all ${skipped.length} were left out (${countSkips(skipped)})`}. Open a folder with text source files, or loosen the include/exclude globs or the file size limit.`,
     );
@@ -261,7 +269,7 @@ async function askIndexed(
     kept.filter((f) => index.files.get(f.path)?.segment !== undefined).map((f) => f.path),
     { reserveRows: Math.min(options.maxNewTokens, 64), history: options.history },
   );
-  const notIndexed = kept.filter((f) => f.score > 0 && index.files.get(f.path)?.segment === undefined);
+  const notIndexed = kept.filter((f) => index.files.get(f.path)?.segment === undefined);
   const request: GenerateRequest = {
     promptIds: assembled.questionIds,
     startCache: assembled.cache,
@@ -304,6 +312,7 @@ async function askIndexed(
         },
         notIndexed,
         overTokenLimit: over,
+        skipped: index.skippedFiles(),
         counts: index.counts(),
         warnings: [...new Set(warnings)],
       };

@@ -12,12 +12,15 @@
 //
 // Texts are never kept: a file is read when it changes (for its hash, tokens and terms) and when
 // it is prefilled. A stored segment is checked (checksum) when it is read for an answer, once.
+// What the rules or the reading left out (gitignore, binary, too large, …) is kept with the files
+// (`skippedFiles()`), so a refresh limited to a watcher's paths still knows all of it, and an
+// unchanged binary file (same size and time) is not read again.
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSourceFile } from '../workspace/ingest';
-import type { SkippedFile, SourceFile } from '../workspace/types';
+import type { SkippedFile, SkipReason, SourceFile } from '../workspace/types';
 import type { AssembledCache, AssembleOptions, WorkspaceSegmentCache } from '../segments/workspaceSegmentCache';
 import { WORKSPACE_DEFAULTS } from './defaults';
 import type { IndexSource } from './directorySource';
@@ -29,6 +32,15 @@ export const INDEX_FORMAT = 2;
 const RATE_MIN_TOKENS = 64;
 /** While indexing, the manifest is saved at most this often. */
 const SAVE_INTERVAL_MS = 2000;
+/** Reasons found by reading a file's content: kept with its size and time, so an unchanged file is not read again. */
+const CONTENT_REASONS: readonly SkipReason[] = ['binary', 'not-utf8', 'empty'];
+
+/** A file or folder left out, with the size and time of a file left out for its content. */
+interface LeftOut {
+  reason: SkipReason;
+  size?: number;
+  mtimeMs?: number;
+}
 
 export interface IndexedFile {
   path: string;
@@ -65,6 +77,7 @@ export interface RefreshReport {
   /** Of those, files whose content changed (their segment is stale). */
   changed: number;
   removed: number;
+  /** Every file and folder left out as of this refresh (also those a refresh limited to paths did not look at), by path. */
   skipped: SkippedFile[];
   /** Files past maxFiles, not listed. */
   capped: number;
@@ -102,6 +115,8 @@ interface ManifestJson {
   prefillTokensPerSecond: number | null;
   /** [path, size, mtimeMs, contentHash, tokens, segment | null, rows | null] */
   files: [string, number, number, string, number, string | null, number | null][];
+  /** What was left out: [path, reason, size | null, mtimeMs | null] (absent in manifests written before it was kept). */
+  skipped?: [string, SkipReason, number | null, number | null][];
 }
 
 export class WorkspaceIndex {
@@ -112,6 +127,8 @@ export class WorkspaceIndex {
   prefillTokensPerSecond: number | undefined;
   readonly dir: string | undefined;
   private relevance = new RelevanceIndex();
+  /** Files and folders (ending in '/') left out, by path. */
+  private leftOut = new Map<string, LeftOut>();
   private readonly key: string;
   private readonly maxFileBytes: number;
   private readonly maxFiles: number;
@@ -156,9 +173,13 @@ export class WorkspaceIndex {
         if (typeof p !== 'string' || typeof contentHash !== 'string' || !Number.isFinite(size) || !Number.isFinite(tokens)) throw new Error('it has a malformed file entry');
         this.files.set(p, { path: p, size, mtimeMs, contentHash, tokens, ...(segment ? { segment, rows: rows ?? 0 } : {}) });
       }
+      for (const [p, reason, size, mtimeMs] of Array.isArray(json.skipped) ? json.skipped : []) {
+        if (typeof p === 'string' && typeof reason === 'string') this.leftOut.set(p, { reason, ...(size !== null && mtimeMs !== null ? { size, mtimeMs } : {}) });
+      }
       this.prefillTokensPerSecond = json.prefillTokensPerSecond ?? undefined;
     } catch (error) {
       this.files.clear();
+      this.leftOut.clear();
       this.warnings.push(`The workspace index ${manifestFile} could not be used (${(error as Error).message}); it is rebuilt from the files, and segments already stored are reused.`);
       return;
     }
@@ -187,6 +208,7 @@ export class WorkspaceIndex {
       settings: this.segments.settingsId,
       prefillTokensPerSecond: this.prefillTokensPerSecond ?? null,
       files: [...this.files.values()].map((f) => [f.path, f.size, f.mtimeMs, f.contentHash, f.tokens, f.segment ?? null, f.segment ? (f.rows ?? 0) : null]),
+      skipped: [...this.leftOut].map(([p, l]) => [p, l.reason, l.size ?? null, l.mtimeMs ?? null]),
     };
     // The search index first: a manifest never names files the saved search index lacks.
     const ok =
@@ -203,8 +225,10 @@ export class WorkspaceIndex {
   clear(): { removedSegments: number; failures: string[] } {
     const failures: string[] = [];
     this.files.clear();
+    this.leftOut.clear();
     this.relevance = new RelevanceIndex();
     this.dirty = false;
+    this.segments.dropRebuiltRows();
     const removedSegments = this.segments.store.commitWorkspace(this.key, []);
     if (this.dir) {
       try {
@@ -214,6 +238,11 @@ export class WorkspaceIndex {
       }
     }
     return { removedSegments, failures };
+  }
+
+  /** Every file and folder (path ending in '/') left out by the rules or when read, by path. */
+  skippedFiles(): SkippedFile[] {
+    return [...this.leftOut].map(([p, l]) => ({ path: p, reason: l.reason })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   /** Files and tokens known, and how many are prefilled. */
@@ -240,34 +269,56 @@ export class WorkspaceIndex {
     const started = performance.now();
     const report: RefreshReport = { files: 0, read: 0, changed: 0, removed: 0, skipped: [], capped: 0, ms: 0 };
     const seen = new Set<string>();
+    // A full listing records what is left out anew; a refresh of paths updates those paths only.
+    const previous = this.leftOut;
+    const leftOut = options.paths ? this.leftOut : new Map<string, LeftOut>();
+    const skip = (p: string, entry: LeftOut): void => {
+      const before = previous.get(p);
+      if (before?.reason !== entry.reason || before.size !== entry.size || before.mtimeMs !== entry.mtimeMs) this.dirty = true;
+      leftOut.set(p, entry);
+    };
     let lastProgress = 0;
     const visit = async (file: SourceFile): Promise<void> => {
       seen.add(file.path);
       const known = this.files.get(file.path);
       if (known && known.size === file.size && file.mtimeMs !== undefined && known.mtimeMs === file.mtimeMs) return;
+      // Left out for its content before and unchanged since: not read again.
+      const before = previous.get(file.path);
+      if (!known && before?.size !== undefined && before.size === file.size && file.mtimeMs !== undefined && before.mtimeMs === file.mtimeMs) {
+        leftOut.set(file.path, before);
+        return;
+      }
       report.read++;
       const read = await readSourceFile(file, this.maxFileBytes);
       if ('reason' in read) {
-        report.skipped.push({ path: file.path, reason: read.reason });
+        skip(file.path, CONTENT_REASONS.includes(read.reason) && file.mtimeMs !== undefined ? { reason: read.reason, size: file.size, mtimeMs: file.mtimeMs } : { reason: read.reason });
         if (this.forget(file.path)) report.removed++;
         return;
       }
+      if (leftOut.delete(file.path)) this.dirty = true;
       if (this.learn(file, read.text)) report.changed++;
     };
     if (options.paths) {
       for (const p of options.paths) {
         options.signal?.throwIfAborted();
+        // What was recorded for the path (or under it, for a folder) is decided again.
+        for (const q of [...leftOut.keys()]) if ((q === p || q === `${p}/` || q.startsWith(`${p}/`)) && leftOut.delete(q)) this.dirty = true;
         const reason = this.source.checkFile(p);
-        const file = reason ? undefined : await this.source.stat(p);
-        if (file) await visit(file);
-        else if (this.forget(p)) report.removed++;
+        const file = await this.source.stat(p);
+        if (file && !reason) {
+          await visit(file);
+          continue;
+        }
+        // Left out by the rules now (unless a folder above it is recorded as left out already).
+        if (file && reason && ![...leftOut.keys()].some((q) => q.endsWith('/') && p.startsWith(q))) skip(p, { reason });
+        if (this.forget(p)) report.removed++;
         // A deleted or excluded folder: every file under it.
         else for (const known of [...this.files.keys()]) if (known.startsWith(`${p}/`) && this.forget(known)) report.removed++;
       }
     } else {
       for await (const entry of this.source.list(options.signal)) {
         if (entry.kind === 'skipped') {
-          report.skipped.push({ path: entry.path, reason: entry.reason });
+          skip(entry.path, { reason: entry.reason });
           continue;
         }
         if (seen.size >= this.maxFiles) {
@@ -283,11 +334,14 @@ export class WorkspaceIndex {
       for (const p of [...this.files.keys()]) {
         if (!seen.has(p) && this.forget(p)) report.removed++;
       }
+      if (leftOut.size !== previous.size) this.dirty = true;
+      this.leftOut = leftOut;
       if (report.capped > 0) {
         this.warnings.push(`The workspace has more than ${this.maxFiles} files; ${report.capped} files after the first ${this.maxFiles} (in path order) are left out. Narrow it with include/exclude globs.`);
       }
     }
     report.files = this.files.size;
+    report.skipped = this.skippedFiles();
     report.ms = performance.now() - started;
     this.save(false);
     return report;

@@ -69,7 +69,7 @@ class ComplexDft {
       return;
     }
     const { fft, m, chirp, kernel, a, b } = plan;
-    a.fill(0);
+    a.fill(0, 2 * n);
     for (let j = 0; j < n; j++) {
       const xr = input[2 * j]!;
       const xi = input[2 * j + 1]!;
@@ -112,6 +112,9 @@ export class FastDct {
   private readonly sin: Float64Array;
   private readonly z: Float64Array;
   private readonly spectrum: Float64Array;
+  /** The weighted coefficients of the two channels an inverse transforms together. */
+  private readonly pairA: Float64Array;
+  private readonly pairB: Float64Array;
 
   constructor(readonly n: number) {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`FastDct: the length must be a whole number ≥ 1 (got ${n})`);
@@ -135,6 +138,8 @@ export class FastDct {
     }
     this.z = new Float64Array(2 * n);
     this.spectrum = new Float64Array(2 * n);
+    this.pairA = new Float64Array(n);
+    this.pairB = new Float64Array(n);
   }
 
   /**
@@ -173,21 +178,28 @@ export class FastDct {
    * [n, width] to `output[outputOffset …]`.
    */
   inverse(input: Float32Array, inputOffset: number, coefficientRows: number, width: number, output: Float32Array, outputOffset: number, scale = 1): void {
-    const { n, order, z, spectrum, weight, cos, sin } = this;
+    const { n, order, z, spectrum, weight, cos, sin, pairA: a, pairB: b } = this;
     const given = Math.min(coefficientRows, n);
-    const coefficient = (k: number, c: number): number => (k < given ? scale * weight[k]! * input[inputOffset + k * width + c]! : 0);
     for (let c = 0; c < width; c += 2) {
       const pair = c + 1 < width;
+      // The weighted coefficients of both channels, read once (rows from `given` on are zero).
+      for (let k = 0; k < given; k++) {
+        const at = inputOffset + k * width + c;
+        a[k] = scale * weight[k]! * input[at]!;
+        b[k] = pair ? scale * weight[k]! * input[at + 1]! : 0;
+      }
+      a.fill(0, given);
+      b.fill(0, given);
       for (let k = 0; k < n; k++) {
-        const ak = coefficient(k, c);
-        const bk = pair ? coefficient(k, c + 1) : 0;
+        const ak = a[k]!;
+        const bk = b[k]!;
         let har = ak;
         let hai = 0;
         let hbr = bk;
         let hbi = 0;
         if (k > 0) {
-          const an = coefficient(n - k, c);
-          const bn = pair ? coefficient(n - k, c + 1) : 0;
+          const an = a[n - k]!;
+          const bn = b[n - k]!;
           har = 0.5 * (ak * cos[k]! + an * sin[k]!);
           hai = 0.5 * (ak * sin[k]! - an * cos[k]!);
           hbr = 0.5 * (bk * cos[k]! + bn * sin[k]!);

@@ -48,18 +48,21 @@ function rotateVector(spec: RotarySpec, x: Float32Array, offset: number, cos: Fl
 
 /**
  * Rotates row r of every head of `keys` [heads, rows, head_dim] in place from no position to
- * `positions[r]` (direction 1), or un-rotates it from `positions[r]` (direction −1).
+ * `positions[r]` (direction 1), or un-rotates it from `positions[r]` (direction −1). Given several
+ * arrays of that shape (e.g. every layer's keys of one segment), each row's angles are computed
+ * once for all of them.
  */
-export function rotateRows(spec: RotarySpec, keys: Float32Array, heads: number, rows: number, positions: ArrayLike<number>, direction: 1 | -1): void {
+export function rotateRows(spec: RotarySpec, keys: Float32Array | readonly Float32Array[], heads: number, rows: number, positions: ArrayLike<number>, direction: 1 | -1): void {
   const { headDim } = spec;
-  if (keys.length !== heads * rows * headDim) throw new RangeError(`rotateRows: ${keys.length} elements for ${heads}×${rows}×${headDim}`);
+  const arrays = keys instanceof Float32Array ? [keys] : keys;
+  for (const array of arrays) if (array.length !== heads * rows * headDim) throw new RangeError(`rotateRows: ${array.length} elements for ${heads}×${rows}×${headDim}`);
   if (positions.length < rows) throw new RangeError(`rotateRows: ${positions.length} positions for ${rows} rows`);
   const half = spec.invFreq.length;
   const cos = new Float32Array(half);
   const sin = new Float32Array(half);
   for (let r = 0; r < rows; r++) {
     rotaryAngles(spec, positions[r]!, cos, sin);
-    for (let h = 0; h < heads; h++) rotateVector(spec, keys, (h * rows + r) * headDim, cos, sin, direction);
+    for (const array of arrays) for (let h = 0; h < heads; h++) rotateVector(spec, array, (h * rows + r) * headDim, cos, sin, direction);
   }
 }
 

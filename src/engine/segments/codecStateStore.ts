@@ -5,8 +5,10 @@
 // shape it calibrates anew (calibrateRvq on texts the model samples itself, seeded, so the
 // codebooks are the same on every machine for the same model) and writes the file atomically
 // (temp file, then rename). A store that cannot be written keeps the codebooks in memory for this
-// run and says so in `warnings`. The codebooks' fingerprint goes into the segment cache's
-// settings id (workspaceSegmentCache.ts), so recalibrating invalidates the segments made before.
+// run and says so in `warnings`. `signal` stops a calibration between tokens, chunks and k-means
+// stages (IngestCancelledError); the state file is written only once the codebooks are complete.
+// The codebooks' fingerprint goes into the segment cache's settings id (workspaceSegmentCache.ts),
+// so recalibrating invalidates the segments made before.
 
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -58,10 +60,10 @@ export async function loadOrCalibrateCodecState(
   folder: ModelFolder,
   storeDir: string | undefined,
   codec: CodecName,
-  options: Partial<CodecCalibrationSettings> & { onCalibrating?: () => void } = {},
+  options: Partial<CodecCalibrationSettings> & { onCalibrating?: () => void; signal?: AbortSignal } = {},
 ): Promise<LoadedCodecState> {
   if (!codecNeedsState(codec)) return { state: undefined, calibrated: false, file: undefined, persisted: false, calibrationMs: 0, warnings: [] };
-  const { onCalibrating, ...given } = options;
+  const { onCalibrating, signal, ...given } = options;
   const settings: CodecCalibrationSettings = { ...CODEC_CALIBRATION_DEFAULTS, ...given };
   const warnings: string[] = [];
   const file = storeDir === undefined ? undefined : codecStatePath(storeDir, folder, settings);
@@ -79,7 +81,7 @@ export async function loadOrCalibrateCodecState(
   onCalibrating?.();
   const started = performance.now();
   const context = folder.config.maxPositionEmbeddings;
-  const texts = await sampleCalibrationTexts(session, { count: settings.texts, length: Math.min(settings.textLength, context), seed: settings.seed, bos: folder.bosTokenId });
+  const texts = await sampleCalibrationTexts(session, { count: settings.texts, length: Math.min(settings.textLength, context), seed: settings.seed, bos: folder.bosTokenId, signal });
   const rvq = await calibrateRvq(session, texts, {
     subDim: settings.subDim,
     stages: settings.stages,
@@ -89,6 +91,7 @@ export async function loadOrCalibrateCodecState(
     seed: settings.seed,
     iterations: settings.iterations,
     maxSamples: settings.maxSamples,
+    signal,
   });
   const state: CodecState = { codec: 'rvq', rvq };
   const calibrationMs = performance.now() - started;

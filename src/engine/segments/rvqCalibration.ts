@@ -5,6 +5,9 @@
 // sequence (sequenceDct.ts). Every coefficient row of every head is then scaled (rvqCodec.ts)
 // and split into sub-vectors; stage k's codebook is k-means of what stages < k left.
 // Deterministic for a seed: the texts, the sample subset and every k-means draw come from it.
+// Every step takes an AbortSignal: sampling stops between tokens, collecting between chunks, and
+// fitting yields to the event loop after every k-means stage (so a Cancel message is delivered)
+// and stops there, throwing IngestCancelledError (what a cancelled question throws); nothing is returned half-fitted.
 
 import { Sampler } from '../generate/sampler';
 import { toFloat32 } from '../kv/compressor';
@@ -16,6 +19,16 @@ import type { RvqCodebooks, RvqParameters } from './codecs/codecState';
 import { groupChannel, scaleCoderOf, vectorScale, type ScaleCoder } from './codecs/rvqCodec';
 import { sequenceDct } from './codecs/sequenceDct';
 import { kmeans } from './kmeans';
+import { IngestCancelledError } from '../workspace/ingest';
+
+function checkCancelled(signal: AbortSignal | undefined, step: string): void {
+  if (signal?.aborted) throw new IngestCancelledError(`Calibrating the RVQ codebooks was cancelled while ${step}; nothing was saved, the next rvq question calibrates again.`);
+}
+
+/** Lets pending messages (a Cancel) run before the next synchronous stretch. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Per layer, the coefficient blocks of every calibration segment. */
 export interface CalibrationBlocks {
@@ -28,6 +41,8 @@ export interface CollectOptions {
   prefixRows?: number;
   /** Tokens per forward pass (default 128). */
   chunkSize?: number;
+  /** Stops between texts and chunks (IngestCancelledError). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -41,11 +56,14 @@ export async function collectSegmentCoefficients(session: DecoderSession, texts:
   const chunkSize = options.chunkSize ?? 128;
   const { numLayers, numKvHeads: heads, headDim: dim } = config;
   const result: CalibrationBlocks = { keys: Array.from({ length: numLayers }, () => []), values: Array.from({ length: numLayers }, () => []) };
-  for (const tokens of texts) {
+  for (const [t, tokens] of texts.entries()) {
     if (tokens.length <= prefix) continue;
     if (tokens.length > config.maxPositionEmbeddings) throw new RangeError(`collectSegmentCoefficients: a text of ${tokens.length} tokens exceeds the model's ${config.maxPositionEmbeddings}-token context; split it`);
     const cache = session.createCache(tokens.length);
-    for (let at = 0; at < tokens.length; at += chunkSize) await session.forward(tokens.slice(at, at + chunkSize), cache, { logits: 'none' });
+    for (let at = 0; at < tokens.length; at += chunkSize) {
+      checkCancelled(options.signal, `prefilling calibration text ${t + 1} of ${texts.length}`);
+      await session.forward(tokens.slice(at, at + chunkSize), cache, { logits: 'none' });
+    }
     const n = cache.rows;
     const L = n - prefix;
     const positions = Float64Array.from({ length: L }, (_, j) => prefix + j);
@@ -68,6 +86,8 @@ export interface RvqCalibrationOptions extends Partial<RvqParameters> {
   iterations?: number;
   /** Sub-vectors per (layer, kind) used for fitting at most (default 8192), drawn with the seed. */
   maxSamples?: number;
+  /** Checked after every k-means stage (the event loop runs in between); aborting throws IngestCancelledError. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -115,8 +135,12 @@ export function rvqSamples(blocks: readonly SegmentBlock[], kind: SegmentKind, p
   return out;
 }
 
-/** Fits the codebooks of every layer and kind on the collected coefficient blocks. */
-export function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrationOptions = {}): RvqCodebooks {
+/**
+ * Fits the codebooks of every layer and kind on the collected coefficient blocks. Each k-means
+ * stage runs synchronously (tens of ms at 8192 sub-vectors and 256 entries); between stages the
+ * event loop runs and `signal` is checked.
+ */
+export async function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrationOptions = {}): Promise<RvqCodebooks> {
   const parameters: RvqParameters = {
     subDim: options.subDim ?? RVQ_DEFAULTS.subDim,
     stages: options.stages ?? RVQ_DEFAULTS.stages,
@@ -147,6 +171,8 @@ export function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrati
       const book = new Float32Array(stages * entries * subDim);
       const n = residual.length / subDim;
       for (let k = 0; k < stages; k++) {
+        await yieldToEventLoop();
+        checkCancelled(options.signal, `fitting layer ${layer + 1} of ${numLayers}`);
         const fit = kmeans(residual, subDim, { clusters: entries, iterations: options.iterations ?? 8, seed: streamSeed * 31 + k });
         book.set(fit.centroids, k * entries * subDim);
         // What this stage leaves is what the next one fits (the greedy encoder's residual: the
@@ -164,14 +190,14 @@ export function fitRvqCodebooks(blocks: CalibrationBlocks, options: RvqCalibrati
 
 /** Collects coefficient blocks from `texts` (see collectSegmentCoefficients) and fits codebooks on them. */
 export async function calibrateRvq(session: DecoderSession, texts: readonly (readonly number[])[], options: RvqCalibrationOptions & CollectOptions = {}): Promise<RvqCodebooks> {
-  return fitRvqCodebooks(await collectSegmentCoefficients(session, texts, options), options);
+  return await fitRvqCodebooks(await collectSegmentCoefficients(session, texts, options), options);
 }
 
 /**
  * `count` texts of `length` tokens that the model writes itself from BOS (temperature 1, seeded):
  * calibration data in the model's own distribution when there is little real text.
  */
-export async function sampleCalibrationTexts(session: DecoderSession, options: { count: number; length: number; seed?: number; bos?: number }): Promise<number[][]> {
+export async function sampleCalibrationTexts(session: DecoderSession, options: { count: number; length: number; seed?: number; bos?: number; signal?: AbortSignal }): Promise<number[][]> {
   const config = session.folder.config;
   const length = Math.min(options.length, config.maxPositionEmbeddings);
   const bos = options.bos ?? session.folder.bosTokenId ?? 1;
@@ -183,6 +209,7 @@ export async function sampleCalibrationTexts(session: DecoderSession, options: {
     const tokens = [bos];
     let logits = await session.forward([bos], cache, { logits: 'last' });
     while (tokens.length < length) {
+      checkCancelled(options.signal, `sampling calibration text ${t + 1} of ${options.count}`);
       const next = sampler.sample(logits.subarray(logits.length - vocab));
       tokens.push(next);
       if (tokens.length < length) logits = await session.forward([next], cache, { logits: 'last' });

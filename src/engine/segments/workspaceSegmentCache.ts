@@ -59,6 +59,26 @@ export interface SegmentCacheSettings {
   workspaceId: string;
   /** Writes store files (default fs.writeFileSync); tests inject a full disk through it. */
   writeFile?: (file: string, bytes: Uint8Array) => void;
+  /**
+   * Bytes of rebuilt rows kept between assemblies (default REBUILT_ROWS_CACHE_BYTES; 0: none):
+   * a file assembled again at the same rows skips decoding and the inverse DCT.
+   */
+  rebuiltRowsCacheBytes?: number;
+}
+
+/**
+ * 256 MiB of rebuilt rows: at the Qwen2.5-0.5B shape (24,576 bytes a row) about 10,900 rows, the
+ * ~30 files of a warm answer once the budget holds every indexed file at its stored rows.
+ */
+export const REBUILT_ROWS_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** A segment's rows rebuilt at some resolution, keys still un-rotated (pre-RoPE); per layer [heads, rows, dim]. */
+interface RebuiltRows {
+  L: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+  /** Kept in the rebuilt-rows cache: rotate a copy, never the arrays themselves. */
+  cached: boolean;
 }
 
 export interface WorkspaceFileEntry {
@@ -178,6 +198,12 @@ export class WorkspaceSegmentCache {
   private index: RelevanceIndex | undefined;
   /** Notes from assemble-time rebuilds, reported with the next result. */
   private readonly notes: string[] = [];
+  /** Rebuilt rows by segment name and rows, least recently used first, their bytes and the assembly that last used them. */
+  private readonly rebuiltRows = new Map<string, RebuiltRows & { bytes: number; assembly: number }>();
+  private rebuiltBytes = 0;
+  private assemblies = 0;
+  /** Files assembled from kept rebuilt rows, over this cache's life. */
+  rebuiltRowsHits = 0;
 
   constructor(
     private readonly session: DecoderSession,
@@ -304,6 +330,7 @@ export class WorkspaceSegmentCache {
   ): Promise<AssembledCache> {
     const started = performance.now();
     const notesBefore = this.notes.length;
+    this.assemblies++;
     const capacity = this.settings.capacity;
     const parts = splitAskPrompt(this.tokenizer, question, options.history);
     const questionIds = this.tokenizer.encode(parts.suffix, { addSpecialTokens: false });
@@ -356,23 +383,22 @@ export class WorkspaceSegmentCache {
     for (const i of chosen) {
       const entry = entries[i]!;
       const rows = allocation.rows[i]!;
-      let segment: { L: number; decoded: SegmentBlock[] };
+      let rebuilt: RebuiltRows;
       try {
-        segment = await this.decodeSegment(entry, rows, textOf);
+        rebuilt = await this.rebuildRows(entry, rows, textOf);
       } catch (error) {
         if (!(error instanceof SegmentTextGoneError)) throw error;
         dropped.push({ path: entry.path, tokens: entry.tokens, reason: error.message });
         continue;
       }
-      const { L, decoded } = segment;
+      const { L } = rebuilt;
       const positions = Float64Array.from({ length: rows }, (_, j) => slot + j);
+      // Every layer's keys rotated to their slots together (each row's angles once).
+      const rotated = rebuilt.cached ? rebuilt.keys.map((k) => k.slice()) : rebuilt.keys;
+      rotateRows(this.rotary, rotated, heads, rows, positions, 1);
       for (let layer = 0; layer < numLayers; layer++) {
-        for (const kind of ['key', 'value'] as const) {
-          const block = decoded[2 * layer + (kind === 'key' ? 0 : 1)]!;
-          const rebuilt = inverseDct(block.data, heads, rows, dim, L);
-          if (kind === 'key') rotateRows(this.rotary, rebuilt, heads, rows, positions, 1);
-          copyRows(rebuilt, rows, 0, rows, (kind === 'key' ? keys : values)[layer]!, total, slot, heads, dim);
-        }
+        copyRows(rotated[layer]!, rows, 0, rows, keys[layer]!, total, slot, heads, dim);
+        copyRows(rebuilt.values[layer]!, rows, 0, rows, values[layer]!, total, slot, heads, dim);
       }
       files.push({ path: entry.path, score: scores[i]!, tokens: entry.tokens, storedRows: L, rows, firstSlot: slot });
       slot += rows;
@@ -441,6 +467,56 @@ export class WorkspaceSegmentCache {
     };
     this.store.write(partial.name, encodeSegmentFile(header, blocks));
     return { ...partial, tokens: segment.tokens, rows: segment.rows };
+  }
+
+  /** Bytes of rebuilt rows kept between assemblies. */
+  get rebuiltRowsBytes(): number {
+    return this.rebuiltBytes;
+  }
+
+  /** Forgets the rebuilt rows kept between assemblies (their memory is freed). */
+  dropRebuiltRows(): void {
+    this.rebuiltRows.clear();
+    this.rebuiltBytes = 0;
+  }
+
+  /**
+   * A segment's rows at `rows` rows (inverse DCT of its first `rows` coefficients), keys pre-RoPE:
+   * from the rebuilt-rows cache, or decoded and rebuilt and cached if room can be made without
+   * evicting rows this assembly used: an assembly larger than the cache then keeps its first part
+   * for the next one, instead of each file evicting the one the next assembly needs first.
+   */
+  private async rebuildRows(entry: SegmentRef, rows: number, textOf: (path: string) => Promise<string | undefined>): Promise<RebuiltRows> {
+    const key = `${entry.name}:${rows}`;
+    const hit = this.rebuiltRows.get(key);
+    if (hit) {
+      this.rebuiltRows.delete(key);
+      this.rebuiltRows.set(key, hit);
+      hit.assembly = this.assemblies;
+      this.rebuiltRowsHits++;
+      return hit;
+    }
+    const { L, decoded } = await this.decodeSegment(entry, rows, textOf);
+    const { numKvHeads: heads, headDim: dim } = decoded[0]!;
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let k = 0; k < decoded.length; k += 2) {
+      keys.push(inverseDct(decoded[k]!.data, heads, rows, dim, L));
+      values.push(inverseDct(decoded[k + 1]!.data, heads, rows, dim, L));
+    }
+    const bytes = 8 * keys.length * heads * rows * dim;
+    const limit = this.settings.rebuiltRowsCacheBytes ?? REBUILT_ROWS_CACHE_BYTES;
+    for (const [k, old] of this.rebuiltRows) {
+      if (this.rebuiltBytes + bytes <= limit) break;
+      if (old.assembly === this.assemblies) continue;
+      this.rebuiltRows.delete(k);
+      this.rebuiltBytes -= old.bytes;
+    }
+    if (this.rebuiltBytes + bytes > limit) return { L, keys, values, cached: false };
+    const rebuilt = { L, keys, values, cached: true, bytes, assembly: this.assemblies };
+    this.rebuiltRows.set(key, rebuilt);
+    this.rebuiltBytes += bytes;
+    return rebuilt;
   }
 
   /**
