@@ -242,6 +242,23 @@ describe('RelevanceIndex', () => {
     }
     // The edit is seen: the new function's file now ranks first for it.
     expect(ranked(incremental.scoreByPath('what is contentTypeOf'))[0]).toBe('lib/utils.js');
+    // A file named in the question, removed: no longer scored by its name.
+    expect(ranked(incremental.scoreByPath('what does view.js do?'))[0]).toBe(added.path);
+    incremental.remove(added.path);
+    expect(incremental.scoreByPath('what does view.js do?').has(added.path)).toBe(false);
+  });
+
+  it('a file the question names ranks first, with or without its extension, and after a JSON round trip', () => {
+    const files = [
+      { path: 'src/codecs/checksum.ts', text: 'export function crc(bytes: Uint8Array): number { return bytes.length; }' },
+      { path: 'docs/design.md', text: 'The checksum of every segment is checked when it is read. The checksum covers the header and the blocks; a bad checksum means the segment is rebuilt.' },
+      { path: 'src/store.ts', text: 'import { crc } from "./codecs/checksum"; export function read(b: Uint8Array) { return crc(b); }' },
+    ];
+    const index = new RelevanceIndex(files);
+    for (const question of ['What does checksum.ts compute?', 'what does checksum do', 'Explain src/codecs/checksum.ts.']) {
+      expect(ranked(index.scoreByPath(question))[0], question).toBe('src/codecs/checksum.ts');
+      expect(ranked(RelevanceIndex.fromJSON(JSON.stringify(index)).scoreByPath(question))[0], question).toBe('src/codecs/checksum.ts');
+    }
   });
 });
 

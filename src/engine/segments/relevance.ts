@@ -36,6 +36,8 @@ const PLAIN_WORD = 0.3;
 /** A question's name found inside a longer defined name counts this share of a whole match; names shorter than MIN_PART_LENGTH are not looked for inside others. */
 const PART_OF_NAME = 0.5;
 const MIN_PART_LENGTH = 6;
+/** A file named in the question (its file name, with or without the extension) counts as a name written as code; shorter names are not looked for. */
+const MIN_FILE_NAME_LENGTH = 4;
 /** A file's matches after its best count this share each. */
 const OTHER_MATCHES = 0.3;
 const FORMAT_VERSION = 1;
@@ -121,6 +123,8 @@ export class RelevanceIndex {
   private readonly definitions = new Map<string, string[]>();
   /** Definition key → the paths defining it. */
   private readonly definers = new Map<string, Set<string>>();
+  /** Lower-case file name, and file name without its extension → the paths with it. */
+  private readonly fileNames = new Map<string, Set<string>>();
 
   /** An index of `documents`; `score` answers in their order. */
   constructor(documents: readonly ScoredDocument[] = []) {
@@ -188,6 +192,11 @@ export class RelevanceIndex {
     if (!this.search.remove(path)) return false;
     this.removeDefinitions(path);
     this.definitions.delete(path);
+    for (const name of RelevanceIndex.fileNamesOf(path)) {
+      const paths = this.fileNames.get(name);
+      paths?.delete(path);
+      if (paths?.size === 0) this.fileNames.delete(name);
+    }
     return true;
   }
 
@@ -231,6 +240,13 @@ export class RelevanceIndex {
         if (weight > 0) credit(paths, weight);
       }
     }
+    // A file the question names ("what does checksum.ts check?"), by its name alone.
+    const named = new Set<string>();
+    for (const word of question.toLowerCase().match(/[\p{L}\p{N}_.-]+/gu) ?? []) {
+      const paths = this.fileNames.get(word.replace(/^[.-]+|[.-]+$/g, ''));
+      if (paths) for (const p of paths) named.add(p);
+    }
+    if (named.size > 0) credit(named, CODE_NAME);
     const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
     const scale = best > 0 ? best : 1;
     for (const p of new Set([...bm25.keys(), ...defined.keys()])) {
@@ -248,7 +264,21 @@ export class RelevanceIndex {
     return this.definitions.get(path);
   }
 
+  /** The names a question may call a file by: "checksum.ts" and "checksum" for src/codecs/checksum.ts. */
+  private static fileNamesOf(path: string): string[] {
+    const base = path.slice(path.lastIndexOf('/') + 1).toLowerCase();
+    const dot = base.lastIndexOf('.');
+    return [...new Set([base, dot > 0 ? base.slice(0, dot) : base])].filter((name) => name.length >= MIN_FILE_NAME_LENGTH);
+  }
+
   private addDefinitions(path: string, keys: string[]): void {
+    if (!this.definitions.has(path)) {
+      for (const name of RelevanceIndex.fileNamesOf(path)) {
+        let paths = this.fileNames.get(name);
+        if (!paths) this.fileNames.set(name, (paths = new Set()));
+        paths.add(path);
+      }
+    }
     this.definitions.set(path, keys);
     for (const key of keys) {
       let paths = this.definers.get(key);
