@@ -240,11 +240,14 @@ export class RelevanceIndex {
         if (weight > 0) credit(paths, weight);
       }
     }
-    // A file the question names ("what does checksum.ts check?"), by its name alone.
+    // A file the question names ("what does checksum.ts check?"), by its name alone, unless the
+    // word is also a name the code defines ("res.type" is a method, and test/res.type.js its
+    // test): then the definitions above say where it lives.
     const named = new Set<string>();
     for (const word of question.toLowerCase().match(/[\p{L}\p{N}_.-]+/gu) ?? []) {
-      const paths = this.fileNames.get(word.replace(/^[.-]+|[.-]+$/g, ''));
-      if (paths) for (const p of paths) named.add(p);
+      const name = word.replace(/^[.-]+|[.-]+$/g, '');
+      const paths = this.fileNames.get(name);
+      if (paths && !this.definers.has(definitionKey(name))) for (const p of paths) named.add(p);
     }
     if (named.size > 0) credit(named, CODE_NAME);
     const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
