@@ -248,6 +248,18 @@ describe('RelevanceIndex', () => {
     expect(incremental.scoreByPath('what does view.js do?').has(added.path)).toBe(false);
   });
 
+  it('a question about the whole project ranks the top-level README first', () => {
+    const files = [
+      { path: 'README.md', text: 'A VS Code extension that answers questions about the open repository.' },
+      { path: 'docs/README.md', text: 'Design notes.' },
+      { path: 'scripts/ask.ts', text: 'const QUESTION = "What does this project do?"; // asked of this project, the project itself' },
+    ];
+    const index = new RelevanceIndex(files);
+    expect(ranked(index.scoreByPath('What does this project do?'))[0]).toBe('README.md');
+    expect(ranked(index.scoreByPath('Give me an overview of the codebase'))[0]).toBe('README.md');
+    expect(ranked(index.scoreByPath('what does ask.ts do?'))[0]).toBe('scripts/ask.ts');
+  });
+
   it('a file the question names ranks first, with or without its extension, and after a JSON round trip', () => {
     const files = [
       { path: 'src/codecs/checksum.ts', text: 'export function crc(bytes: Uint8Array): number { return bytes.length; }' },

@@ -171,6 +171,9 @@ export function rankFiles(files: Iterable<IndexedFile>, scores: ReadonlyMap<stri
  * So a question asked again, or one whose files are indexed, prefills nothing. Without a
  * measured speed, a file of at most PROBE_TOKENS goes first and the speed it shows decides the rest.
  */
+/** How far past the first-answer budget the answer's own files may still be prefilled (see askWorkspace). */
+export const FIRST_ANSWER_OVERRUN = 1.5;
+
 export function nextFileForAnswer(ranked: readonly RankedFile[], tokensPerSecond: number | undefined, budgetMs: number, remainingMs: number): RankedFile | undefined {
   if (remainingMs <= 0) return undefined;
   const anyRelevant = ranked.some((f) => f.score > 0);
@@ -246,7 +249,10 @@ async function askIndexed(
   const wantedTokens = wanted.reduce((n, f) => n + f.tokens, 0);
   for (;;) {
     signal?.throwIfAborted();
-    const next = nextFileForAnswer(kept, index.prefillTokensPerSecond, budgetMs, budgetMs - (performance.now() - started));
+    // The answer set is what the budget holds at the measured speed; it is finished even when the
+    // files prefill slower than measured (so the same question asked again prefills nothing), up
+    // to FIRST_ANSWER_OVERRUN times the budget.
+    const next = nextFileForAnswer(kept, index.prefillTokensPerSecond, budgetMs, FIRST_ANSWER_OVERRUN * budgetMs - (performance.now() - started));
     if (!next) break;
     onEvent?.({ kind: 'index', filesDone: forAnswer.files, filesTotal: wanted.length, tokensDone: forAnswer.tokens, tokensTotal: wantedTokens, path: next.path });
     const done = await index.indexFile(next.path, signal);
