@@ -22,8 +22,14 @@ export interface NBitsWeight {
  * Each block gets scale = max|w| / (2^(bits−1) − 1); values round to the nearest level and
  * are clamped to the signed range, then stored offset by the zero point 2^(bits−1).
  */
+/** Block sizes MatMulNBits and GatherBlockQuantized take: powers of two of at least 16. */
+export function isNBitsBlockSize(blockSize: number): boolean {
+  return Number.isInteger(blockSize) && blockSize >= 16 && (blockSize & (blockSize - 1)) === 0;
+}
+
 export function quantizeNBits(weight: Float32Array, n: number, k: number, bits: WeightBits, blockSize = 32): NBitsWeight {
   if (weight.length !== n * k) throw new Error(`quantizeNBits: ${weight.length} values for [${n}, ${k}]`);
+  if (!isNBitsBlockSize(blockSize)) throw new RangeError(`quantizeNBits: block size ${blockSize} is not a power of two of at least 16`);
   const kBlocks = Math.ceil(k / blockSize);
   const blobSize = (blockSize * bits) / 8;
   const packed = new Uint8Array(n * kBlocks * blobSize);

@@ -10,6 +10,7 @@ import { convertSafetensorsFolder } from '../builder/convertSafetensors';
 import { readTokenizerFiles } from '../builder/tokenizerFiles';
 import { writeModelFolder } from '../builder/modelFolderWriter';
 import { GGUF_TENSOR_TYPES, writeGguf } from '../builder/gguf';
+import { isNBitsBlockSize } from '../builder/quantize';
 import { KV_OUTPUTS, type WeightFormat, type KvCacheType, type MatMulAccuracy } from '../builder/decoderGraph';
 import { parseHfConfig } from '../engine/model/modelConfig';
 import { UsageError, intOption } from './args';
@@ -53,7 +54,7 @@ export async function runConvert(argv: string[]): Promise<number> {
   const matMulAccuracy = oneOf(values['matmul-accuracy'], 'matmul-accuracy', MATMUL_ACCURACIES);
   const kvOutputs = oneOf(values['kv-outputs'], 'kv-outputs', KV_OUTPUTS);
   const quantBlockSize = values['quant-block-size'] === undefined ? undefined : intOption(values['quant-block-size'], 'quant-block-size', 32);
-  if (quantBlockSize !== undefined && (quantBlockSize < 16 || (quantBlockSize & (quantBlockSize - 1)) !== 0)) {
+  if (quantBlockSize !== undefined && !isNBitsBlockSize(quantBlockSize)) {
     throw new UsageError(`--quant-block-size must be a power of two of at least 16 (MatMulNBits' block sizes), not ${quantBlockSize}.`);
   }
   const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy, kvOutputs, quantBlockSize };
