@@ -71,7 +71,6 @@ const STOP_WORDS = new Set(
   'a an and any are as at be been but by can could do does did each for from had has have how i if in into is it its me my no not of on one or our so that the their them then there these they this those to up us was we were what when where which while who whom why will with would you your about after all also before between both during just more most only other over same should some such than through under until very'.split(' '),
 );
 const ASKS_ABOUT_PROJECT = /\b(?:this|the|whole) (?:project|repo|repository|codebase|code base|workspace|library|package|extension)\b|\boverview\b/i;
-const ROOT_README = /^readme(?:\.[a-z]+)?$/i;
 const ASKS_ABOUT_TESTS = /^(?:tests?|tested|testing|specs?|vitest|jest|mocha|pytest|unittest|e2e|fixtures?)$/i;
 
 /** The names a question may refer to, as definition keys, each with how clearly it names them (0 … 1). */
@@ -252,7 +251,7 @@ export class RelevanceIndex {
       if (paths && !this.definers.has(definitionKey(name))) for (const p of paths) named.add(p);
     }
     // A question about the whole project ("what does this project do?") names its README.
-    if (ASKS_ABOUT_PROJECT.test(question)) for (const p of this.definitions.keys()) if (ROOT_README.test(p)) named.add(p);
+    if (ASKS_ABOUT_PROJECT.test(question)) for (const p of this.fileNames.get('readme') ?? []) if (!p.includes('/')) named.add(p);
     if (named.size > 0) credit(named, CODE_NAME);
     const aboutTests = question.split(/[^\p{L}\p{N}]+/u).some((w) => ASKS_ABOUT_TESTS.test(w));
     const scale = best > 0 ? best : 1;
