@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectModelFolder } from '../engine/model/modelFolder';
+import { inspectModelFolder, type ModelFolder } from '../engine/model/modelFolder';
 import { probeFreqKv, type SpeedCache, type SpeedEngine, type SpeedProbeResult, type SpeedProbeSpec } from '../engine/bench/speedProbe';
 import { probeTransformers } from '../engine/bench/transformersProbe';
 import { probeLlamaCpp } from '../engine/bench/llamaCppProbe';
@@ -97,8 +97,9 @@ function ensureQwenModel(dir: string, weights: string, log: (m: string) => void)
  * whole cache), so for a graph that outputs only new rows (the builder's default) it runs a
  * twin built with the same arguments and --kv-outputs present. Undefined: no twin can be made.
  */
-function transformersFolder(dir: string, log: (m: string) => void): string | undefined {
-  if (inspectModelFolder(dir).signature.kvOutputs === 'present') return dir;
+function transformersFolder(folder: ModelFolder, log: (m: string) => void): string | undefined {
+  const { dir } = folder;
+  if (folder.signature.kvOutputs === 'present') return dir;
   const record = `${dir}.convert-args.json`;
   if (!fs.existsSync(record)) return undefined;
   const args = [...(JSON.parse(fs.readFileSync(record, 'utf8')) as string[]), '--kv-outputs', 'present'];
@@ -302,6 +303,8 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       engine === 'llama.cpp' && gguf
         ? { name, config, weightBytes: fs.statSync(gguf).size, cacheBytesPerRow: cacheBytesPerRow(2) }
         : { name, config, weightBytes: folder.bytesOnDisk, cacheBytesPerRow: cacheBytesPerRow(bytesPerElement) };
+    // transformers.js runs this folder or its present-form twin (built once, here).
+    const transformersDir = engines.includes('transformers.js') ? transformersFolder(folder, log) : undefined;
     const freqkvCapacity = intOption(values.capacity, 'capacity', Math.min(config.maxPositionEmbeddings, 2048), 8);
     // A small model's decode step takes about a millisecond: time more of them.
     const decodeSteps = decodeStepsOption ?? (folder.bytesOnDisk < SMALL_MODEL_BYTES ? (quick ? 64 : 256) : quick ? 8 : 32);
@@ -317,7 +320,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
             failures.push({ engine, model: name, cache: 'full', contextTokens: L, error: 'no GGUF for this model: pass --gguf FILE after its --model, or use --shapes' });
             continue;
           }
-          const engineDir = engine === 'transformers.js' ? transformersFolder(folder.dir, log) : folder.dir;
+          const engineDir = engine === 'transformers.js' ? transformersDir : folder.dir;
           if (!engineDir) {
             failures.push({ engine, model: name, cache: 'full', contextTokens: L, error: 'transformers.js feeds back present outputs, and this graph outputs only new rows (new_key_values): convert the model again with --kv-outputs present for it' });
             continue;
