@@ -139,6 +139,57 @@ describe('export variants', () => {
     }
   });
 
+  it('the prefill graph (integer GEMMs on the int8 form of nested int4 weights) stays within 2e-2 of the oracle, and long chunks run on it', async () => {
+    // Chunks of 16 or more tokens run on onnx/model_prefill.onnx; single tokens on model.onnx.
+    const chunks = [20, 1, 1, 17, 1, 3];
+    for (const model of [randomDecoderModel(tinyQwen2, 3), randomDecoderModel(tinyLlama, 5)]) {
+      const { dir, effectiveModel } = buildTestModel(model, { weights: 'int4', prefillGraph: true }, fs.mkdtempSync(path.join(work, 'p-')));
+      const folder = inspectModelFolder(dir);
+      expect(folder.prefillOnnxPath).toBe(path.join(dir, 'onnx', 'model_prefill.onnx'));
+      expect(folder.graphFiles).toEqual(['onnx/model.onnx']);
+      const worst = await compareWithOracle(dir, effectiveModel, 1, chunks);
+      // Each activation row is rounded to int8 on its own scale before each product.
+      expect(worst.logits, model.config.architecture).toBeLessThan(2e-2);
+      expect(worst.keys).toBeLessThan(2e-2);
+      expect(worst.values).toBeLessThan(2e-2);
+    }
+  });
+
+  it('a chunk gives nearly the same logits and cache rows on the prefill graph as on the decode graph', async () => {
+    const { dir } = buildTestModel(randomDecoderModel(tinyQwen2, 8), { weights: 'int4', prefillGraph: true }, fs.mkdtempSync(path.join(work, 'p-')));
+    const folder = inspectModelFolder(dir);
+    const withPrefill = await DecoderSession.open(folder, { threads: 1 });
+    const decodeOnly = await DecoderSession.open(folder, { threads: 1, prefillGraph: false });
+    try {
+      expect(withPrefill.prefillGraphPath).toBe(folder.prefillOnnxPath);
+      expect(decodeOnly.prefillGraphPath).toBeUndefined();
+      const tokens = tokensFor(folder.config.vocabSize, 24, 5);
+      const a = withPrefill.createCache(64);
+      const b = decodeOnly.createCache(64);
+      const logitsA = await withPrefill.forward(tokens, a);
+      const logitsB = await decodeOnly.forward(tokens, b);
+      const difference = maxAbsDiff(logitsA, logitsB);
+      expect(difference).toBeLessThan(2e-2);
+      // Different kernels, so not the very same numbers: proof that the prefill graph ran.
+      expect(difference).toBeGreaterThan(0);
+      expect(maxAbsDiff(asFloat32(a.keys(0)), asFloat32(b.keys(0)))).toBeLessThan(2e-2);
+      // One token runs on the decode graph in both sessions: the same inputs give the same logits.
+      const stepA = await withPrefill.forward([9], a, { logits: 'last' });
+      const stepB = await decodeOnly.forward([9], b, { logits: 'last' });
+      expect(maxAbsDiff(stepA, stepB)).toBeLessThan(2e-2);
+    } finally {
+      await withPrefill.release();
+      await decodeOnly.release();
+    }
+  });
+
+  it('a prefill graph that does not match its decode graph is refused with what to do', async () => {
+    const { dir } = buildTestModel(randomDecoderModel(tinyQwen2, 8), { weights: 'int4', prefillGraph: true }, fs.mkdtempSync(path.join(work, 'p-')));
+    const other = buildTestModel(randomDecoderModel(tinyQwen2, 8), { weights: 'int4', omitPositionIds: true }, fs.mkdtempSync(path.join(work, 'p-')));
+    fs.copyFileSync(path.join(other.dir, 'onnx', 'model.onnx'), path.join(dir, 'onnx', 'model_prefill.onnx'));
+    expect(() => inspectModelFolder(dir)).toThrow(/model_prefill\.onnx \(the prefill graph of model\.onnx\) takes or gives other tensors than model\.onnx; delete it/);
+  });
+
   it("num_logits_to_keep: 'last' computes only the last row, equal to the last row of 'all'; 'none' fetches nothing", async () => {
     for (const weights of ['float32', 'int4'] as const) {
       const { dir } = buildTestModel(randomDecoderModel(tinyQwen2, 4), { weights }, fs.mkdtempSync(path.join(work, 'k-')));

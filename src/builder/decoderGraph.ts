@@ -24,7 +24,7 @@
 
 import type { DecoderModel } from './decoderWeights';
 import { GraphBuilder, TensorType } from './onnxGraph';
-import { quantizeNBits, type NBitsWeight, type WeightBits } from './quantize';
+import { quantizeInt4Nested, quantizeNBits, type NBitsWeight, type NestedInt4Weight, type WeightBits } from './quantize';
 import { ropeInverseFrequencies } from '../engine/model/modelConfig';
 import { LOGITS_TO_KEEP_INPUT } from '../engine/model/graphRewrite';
 
@@ -54,7 +54,26 @@ export interface DecoderGraphOptions {
   tiedClassifier?: WeightFormat;
   /** Which cache rows the graph outputs (see the top of this file). Default: 'new'. */
   kvOutputs?: KvOutputs;
+  /**
+   * int4 block scales of the layers' matrices: 'per-block' (max|w| / 7 of each block) or
+   * 'nested' (whole multiples of one unit per row, so the matrix is exactly int8 values with a
+   * row scale; quantize.ts quantizeInt4Nested). A decode graph and its prefill graph are both
+   * built 'nested' so that they hold the same weights.
+   */
+  int4Scales?: Int4Scales;
+  /**
+   * How the layers' linear maps multiply: 'MatMulNBits' (the int4 weights as stored) or
+   * 'int8-gemm' (the nested int4 weights in their int8 form, through DynamicQuantizeMatMul,
+   * each activation row quantized to 8 bits on its own scale). The integer GEMM is 2–3× as fast
+   * on a prefill chunk and slower on one token, so it serves the prefill graph
+   * (model_prefill.onnx).
+   * 'int8-gemm' needs int4 weights with 'nested' scales.
+   */
+  linearKernel?: LinearKernel;
 }
+
+export type Int4Scales = 'per-block' | 'nested';
+export type LinearKernel = 'MatMulNBits' | 'int8-gemm';
 
 export type KvOutputs = 'new' | 'present';
 export const KV_OUTPUTS: readonly KvOutputs[] = ['new', 'present'];
@@ -83,6 +102,11 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   const kvType = options.kvCache === 'float16' ? TensorType.FLOAT16 : TensorType.FLOAT;
   const effective: DecoderModel = { config, weights: { ...weights, layers: weights.layers.map((l) => ({ ...l })) } };
   const accuracyLevel = ACCURACY_LEVEL[options.matMulAccuracy ?? 'int8'];
+  const nestedScales = options.int4Scales === 'nested';
+  const integerGemm = options.linearKernel === 'int8-gemm';
+  if (integerGemm && (options.weights !== 'int4' || !nestedScales)) {
+    throw new Error("linearKernel 'int8-gemm' needs int4 weights with nested scales (int4Scales: 'nested')");
+  }
 
   // ---- inputs ----------------------------------------------------------------------------
   const inputIds = g.input('input_ids', TensorType.INT64, ['batch_size', 'sequence_length']);
@@ -159,6 +183,10 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     let used = w;
     if (options.weights === 'float32') {
       y = g.op('MatMul', [x, g.float(`${name}.weight`, [inn, out], transpose(w, out, inn))]);
+    } else if (options.weights === 'int4' && nestedScales) {
+      const q = quantizeInt4Nested(w, out, inn, options.quantBlockSize ?? 32);
+      used = q.dequantized;
+      y = integerGemm ? int8Gemm(x, name, q) : matMulNBits(x, storeNBits(name, q));
     } else {
       const q = quantizedMatrix(name, w, out, inn, options.weights);
       used = q.dequantized;
@@ -167,6 +195,28 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     if (b) y = g.op('Add', [y, g.float(`${name}.bias`, [out], b)]);
     return { y, used };
   };
+  /**
+   * x [..., K] · Wᵀ through onnxruntime's DynamicQuantizeMatMul (an integer GEMM with the
+   * activations quantized to uint8 on one scale per tensor) on the nested int4 matrix in its
+   * int8 form ([K, N], with W's row units as per-column scales). Each row of x is divided by
+   * its own max |x| first and the product multiplied back, so the quantization is in effect one
+   * scale per row: an outlier token (massive activations) cannot flatten the other tokens of the
+   * chunk to zero. One normalized x serves every part of a fused projection.
+   */
+  const int8Gemm = (x: string, name: string, q: NestedInt4Weight): string => {
+    let rows = normalizedRows.get(x);
+    if (!rows) {
+      const rowMax = g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), g.floatScalar(1e-30)]);
+      rows = { normalized: g.op('Div', [x, rowMax]), rowMax };
+      normalizedRows.set(x, rows);
+    }
+    const weightsKN = new Int8Array(q.k * q.n);
+    for (let r = 0; r < q.n; r++) for (let c = 0; c < q.k; c++) weightsKN[c * q.n + r] = q.int8[r * q.k + c]!;
+    const b = g.initializer(`${name}.weight_i8`, TensorType.INT8, [q.k, q.n], new Uint8Array(weightsKN.buffer));
+    const units = g.float(`${name}.weight_row_units`, [q.n], q.rowScales);
+    return g.op('Mul', [g.op('DynamicQuantizeMatMul', [rows.normalized, b, units], {}, 'com.microsoft'), rows.rowMax]);
+  };
+  const normalizedRows = new Map<string, { normalized: string; rowMax: string }>();
   /**
    * Several projections of one input as one matrix (their rows stacked: W [Σ out, in]) and one
    * multiplication, split after: one MatMulNBits quantizes its input once and reads the weights
@@ -196,7 +246,10 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   /** Quantizes W [out, in] and stores it in MatMulNBits' layout. */
   const quantizedMatrix = (name: string, w: Float32Array, out: number, inn: number, format: WeightFormat): QuantizedInitializer => {
     const bits: WeightBits = format === 'int8' ? 8 : 4;
-    const q = quantizeNBits(w, out, inn, bits, options.quantBlockSize ?? 32);
+    return storeNBits(name, quantizeNBits(w, out, inn, bits, options.quantBlockSize ?? 32));
+  };
+  const storeNBits = (name: string, q: NBitsWeight): QuantizedInitializer => {
+    const { bits, n: out } = q;
     const packed = g.initializer(`${name}.weight_q${bits}`, TensorType.UINT8, [out, q.kBlocks, (q.blockSize * bits) / 8], q.packed);
     const scales = g.float(`${name}.weight_scales`, [out * q.kBlocks], q.scales);
     return { ...q, packedName: packed, scalesName: scales };

@@ -1,6 +1,8 @@
 // Writes a complete model folder in the Hugging Face / onnx-community layout:
 //   config.json, generation_config.json, tokenizer.json, tokenizer_config.json,
-//   special_tokens_map.json (when given), onnx/model.onnx (+ onnx/model.onnx_data).
+//   special_tokens_map.json (when given), onnx/model.onnx (+ onnx/model.onnx_data), and with
+//   `prefillGraph` onnx/model_prefill.onnx (+ model_prefill.onnx_data): the same model with the
+//   same weights for prompt chunks, its linear maps run as integer GEMMs (decoderGraph.ts).
 // The folder is assembled next to its destination and renamed into place, so a failed build
 // never leaves a half-written model where the engine would find it.
 
@@ -9,6 +11,7 @@ import * as path from 'node:path';
 import { buildDecoderGraph, type DecoderGraphOptions } from './decoderGraph';
 import type { DecoderModel } from './decoderWeights';
 import { toHfConfig } from '../engine/model/modelConfig';
+import { PREFILL_GRAPH_FILE } from '../engine/model/graphFile';
 
 export interface TokenizerFiles {
   tokenizerJson: object;
@@ -28,6 +31,13 @@ export interface ModelFolderOptions extends DecoderGraphOptions {
   externalDataPartBytes?: number;
   /** Extra entries for config.json (for example, where the model came from). */
   extraConfig?: Record<string, unknown>;
+  /**
+   * Also write onnx/model_prefill.onnx, the prefill graph (int4 weights only): both graphs get
+   * nested int4 scales, so they hold the same weights; the engine runs prompt chunks on it.
+   * Default: with int4 weights and int8 arithmetic (a float32-arithmetic build is for exactness,
+   * which the integer GEMM would not keep).
+   */
+  prefillGraph?: boolean;
 }
 
 const AUTO_EXTERNAL_BYTES = 256 * 1024 * 1024;
@@ -38,19 +48,34 @@ export function writeModelFolder(outDir: string, model: DecoderModel, tokenizer:
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(path.join(staging, 'onnx'), { recursive: true });
   try {
-    const { graph, effectiveModel } = buildDecoderGraph(model, options);
+    const prefillGraph = options.prefillGraph ?? (options.weights === 'int4' && (options.matMulAccuracy ?? 'int8') === 'int8');
+    if (prefillGraph && options.weights !== 'int4') {
+      throw new Error(`a prefill graph needs int4 weights (these are ${options.weights})`);
+    }
+    const graphOptions: DecoderGraphOptions = prefillGraph ? { ...options, int4Scales: 'nested', linearKernel: 'MatMulNBits' } : options;
     const weightBytes = estimateWeightBytes(model);
     const external =
       options.externalData === 'always' || (options.externalData !== 'never' && weightBytes > AUTO_EXTERNAL_BYTES);
-    graph.save(path.join(staging, 'onnx', 'model.onnx'), {
-      externalDataFile: external ? (options.externalDataName ?? 'model.onnx_data') : undefined,
-      externalDataPartBytes: options.externalDataPartBytes,
-      opsets: [
-        { domain: '', version: 17 },
-        { domain: 'com.microsoft', version: 1 },
-      ],
-      producer: 'freqkv-builder',
-    });
+    const save = (graph: ReturnType<typeof buildDecoderGraph>['graph'], name: string, dataName: string): void =>
+      graph.save(path.join(staging, 'onnx', name), {
+        externalDataFile: external ? dataName : undefined,
+        externalDataPartBytes: options.externalDataPartBytes,
+        opsets: [
+          { domain: '', version: 17 },
+          { domain: 'com.microsoft', version: 1 },
+        ],
+        producer: 'freqkv-builder',
+      });
+    // One graph at a time, so only one graph's initializers are in memory.
+    const { effectiveModel } = (() => {
+      const built = buildDecoderGraph(model, graphOptions);
+      save(built.graph, 'model.onnx', options.externalDataName ?? 'model.onnx_data');
+      return built;
+    })();
+    if (prefillGraph) {
+      const prefill = buildDecoderGraph(model, { ...graphOptions, linearKernel: 'int8-gemm' });
+      save(prefill.graph, PREFILL_GRAPH_FILE, 'model_prefill.onnx_data');
+    }
 
     const { config } = model;
     const hfConfig = {

@@ -39,6 +39,7 @@ export async function runConvert(argv: string[]): Promise<number> {
       'matmul-accuracy': { type: 'string', default: 'int8' },
       'kv-outputs': { type: 'string', default: 'new' },
       'quant-block-size': { type: 'string' },
+      'prefill-graph': { type: 'string' },
     },
     strict: true,
   });
@@ -57,7 +58,13 @@ export async function runConvert(argv: string[]): Promise<number> {
   if (quantBlockSize !== undefined && !isNBitsBlockSize(quantBlockSize)) {
     throw new UsageError(`--quant-block-size must be a power of two of at least 16 (MatMulNBits' block sizes), not ${quantBlockSize}.`);
   }
-  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy, kvOutputs, quantBlockSize };
+  // The prefill graph (onnx/model_prefill.onnx): by default with int4 weights and int8 arithmetic.
+  const prefillChoice = values['prefill-graph'] === undefined ? undefined : oneOf(values['prefill-graph'], 'prefill-graph', ['int8', 'none'] as const);
+  if (prefillChoice === 'int8' && (weights !== 'int4' || matMulAccuracy !== 'int8')) {
+    throw new UsageError(`--prefill-graph int8 needs --weights int4 with int8 arithmetic (got --weights ${weights} --matmul-accuracy ${matMulAccuracy}).`);
+  }
+  const prefillGraph = prefillChoice === undefined ? undefined : prefillChoice === 'int8';
+  const graphOptions = { weights, kvCache, externalData, tiedClassifier, matMulAccuracy, kvOutputs, quantBlockSize, prefillGraph };
   const started = performance.now();
 
   switch (source) {

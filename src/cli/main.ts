@@ -40,7 +40,7 @@ const USAGE = `Usage:
                   [--gguf FILE.gguf [--gguf-type q4_0|f16|f32]]   (the same weights for llama.cpp; --out optional then)
   freqkv convert safetensors --input DIR --out DIR [--weights float32|int8|int4]
                   (every convert: [--tied-classifier int8|int4|float32] [--matmul-accuracy int8|float32]
-                   [--kv-outputs new|present])
+                   [--kv-outputs new|present] [--quant-block-size N] [--prefill-graph int8|none])
   freqkv bench fidelity [--model DIR] [--onnx-file FILE] [--text FILE …] [--json OUT] [--out DIR]
                   [--capacities 64,128,256,512] [--retains 0.25,0.5,0.75] [--recent 0,0.25,0.5]
                   [--sinks S] [--samples K] [--sample-tokens T] [--recall-gap G]

@@ -24,7 +24,16 @@ export interface SessionOptions {
   rewrite?: GraphRewriteOptions | false;
   /** onnxruntime session options over the engine's defaults (for benchmarks that tune them). */
   onnxruntime?: ort.InferenceSession.SessionOptions;
+  /** Run chunks of PREFILL_GRAPH_MIN_TOKENS or more on the folder's prefill graph, if it has one (default true). */
+  prefillGraph?: boolean;
 }
+
+/**
+ * Chunks of at least this many tokens run on the prefill graph (integer GEMMs on int8 weights);
+ * shorter ones on the decode graph (MatMulNBits on the same weights as int4). On the 0.5B
+ * shape's matrices the two cross between 8 and 16 rows (scripts/matmul-kernels.ts).
+ */
+export const PREFILL_GRAPH_MIN_TOKENS = 16;
 
 export class DecoderSession {
   private constructor(
@@ -35,7 +44,14 @@ export class DecoderSession {
     private readonly hasLogitsToKeep: boolean,
     /** What the rewrite changed in the graph before loading (empty: loaded as written). */
     readonly graphChanges: string[],
+    /** The session of the folder's prefill graph, for chunks of PREFILL_GRAPH_MIN_TOKENS or more. */
+    private readonly prefill: ort.InferenceSession | undefined,
   ) {}
+
+  /** The prefill graph this session runs long chunks on, if any. */
+  get prefillGraphPath(): string | undefined {
+    return this.prefill ? this.folder.prefillOnnxPath : undefined;
+  }
 
   private matMul: Promise<{ multiply: BatchedMultiply; release: () => Promise<void> }> | undefined;
 
@@ -48,6 +64,7 @@ export class DecoderSession {
   private mask = new BigInt64Array(0);
 
   static async open(folder: ModelFolder, options: SessionOptions = {}): Promise<DecoderSession> {
+    let loading: string | undefined = folder.onnxPath;
     try {
       const sessionOptions: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
@@ -73,10 +90,14 @@ export class DecoderSession {
       } else {
         session = await ort.InferenceSession.create(folder.onnxPath, sessionOptions);
       }
-      return new DecoderSession(folder, session, options.threads ?? 0, folder.signature.hasLogitsToKeep || (rewrite?.hasLogitsToKeep ?? false), rewrite?.changes ?? []);
+      loading = folder.prefillOnnxPath;
+      // The builder writes the prefill graph with num_logits_to_keep and the decode graph's
+      // signature (checked by the folder inspection), so it needs no rewrite.
+      const prefill = folder.prefillOnnxPath && options.prefillGraph !== false ? await ort.InferenceSession.create(folder.prefillOnnxPath, sessionOptions) : undefined;
+      return new DecoderSession(folder, session, options.threads ?? 0, folder.signature.hasLogitsToKeep || (rewrite?.hasLogitsToKeep ?? false), rewrite?.changes ?? [], prefill);
     } catch (error) {
       throw new ModelRuntimeError(
-        `onnxruntime could not load ${folder.onnxPath}: ${(error as Error).message}. The file may be corrupt or use operators this onnxruntime-node (${ort.env.versions.node}) lacks; rebuild or re-download the model, or choose another.`,
+        `onnxruntime could not load ${loading}: ${(error as Error).message}. The file may be corrupt or use operators this onnxruntime-node (${ort.env.versions.node}) lacks; rebuild or re-download the model, or choose another.`,
       );
     }
   }
@@ -138,7 +159,8 @@ export class DecoderSession {
     const cacheOutput = appends ? 'new_key_values' : 'present';
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = wanted === 'none' ? await this.session.run(feeds, this.cacheOutputNames(cacheOutput)) : await this.session.run(feeds);
+      const session = this.prefill && n >= PREFILL_GRAPH_MIN_TOKENS ? this.prefill : this.session;
+      results = wanted === 'none' ? await session.run(feeds, this.cacheOutputNames(cacheOutput)) : await session.run(feeds);
     } catch (error) {
       throw new ModelRuntimeError(`onnxruntime failed on a chunk of ${n} tokens after ${past} cached rows: ${(error as Error).message}`);
     }
@@ -171,6 +193,7 @@ export class DecoderSession {
   async release(): Promise<void> {
     if (this.matMul) await (await this.matMul).release();
     await this.session.release();
+    await this.prefill?.release();
   }
 }
 

@@ -11,6 +11,10 @@
 //      through inserted casts.
 //
 // Several graphs of which none has a standard name: an error listing them, not a guess.
+//
+// A graph NAME.onnx may have a companion NAME_prefill.onnx (the builder's prefill graph: the
+// same model and weights, faster on prompt chunks). Companions are not graphs to choose; the
+// folder check loads the chosen graph's companion beside it (prefillCompanionOf).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,6 +32,17 @@ export const DEFAULT_GRAPH_ORDER = [
   'model_fp16.onnx',
 ];
 
+/** The file name of the builder's prefill graph beside onnx/model.onnx. */
+export const PREFILL_GRAPH_FILE = 'model_prefill.onnx';
+const PREFILL_SUFFIX = '_prefill.onnx';
+
+/** The companion prefill graph of `onnxPath` (NAME.onnx → NAME_prefill.onnx), if it exists. */
+export function prefillCompanionOf(onnxPath: string): string | undefined {
+  if (!onnxPath.endsWith('.onnx') || onnxPath.endsWith(PREFILL_SUFFIX)) return undefined;
+  const companion = `${onnxPath.slice(0, -'.onnx'.length)}${PREFILL_SUFFIX}`;
+  return isFile(companion) ? companion : undefined;
+}
+
 /** How the graph of a folder was chosen. */
 export type GraphChoice = 'requested' | 'downloaded' | 'only' | 'default';
 
@@ -35,7 +50,7 @@ export interface ChosenGraph {
   /** Absolute path of the graph file. */
   onnxPath: string;
   choice: GraphChoice;
-  /** Every .onnx file of the folder, relative to it ('onnx/model.onnx', …), sorted. */
+  /** Every graph of the folder, relative to it ('onnx/model.onnx', …), sorted (prefill companions left out). */
   graphFiles: string[];
 }
 
@@ -89,8 +104,10 @@ export function listGraphFiles(folder: string): string[] {
     } catch {
       continue;
     }
-    const names = entries.filter((e) => e.name.endsWith('.onnx') && isFile(path.join(folder, dir, e.name))).map((e) => e.name);
-    files.push(...names.sort().map((name) => path.posix.join(dir, name)));
+    const isGraph = (name: string): boolean =>
+      name.endsWith('.onnx') && !(name.endsWith(PREFILL_SUFFIX) && names.has(`${name.slice(0, -PREFILL_SUFFIX.length)}.onnx`));
+    const names = new Set(entries.filter((e) => e.name.endsWith('.onnx') && isFile(path.join(folder, dir, e.name))).map((e) => e.name));
+    files.push(...[...names].filter(isGraph).sort().map((name) => path.posix.join(dir, name)));
   }
   return files;
 }

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { parseHfConfig, type DecoderConfig } from './modelConfig';
 import { ModelConfigError, ModelFileCorruptError, ModelNotFoundError, ModelSignatureError, UnsupportedModelError } from './errors';
-import { chooseGraphFile, type GraphChoice } from './graphFile';
+import { chooseGraphFile, prefillCompanionOf, type GraphChoice } from './graphFile';
 
 /** The element types the engine feeds and reads for float tensors (past/present KV, logits). */
 export type KvElementType = 'float32' | 'float16';
@@ -47,6 +47,11 @@ export interface ModelFolder {
   graphFiles: string[];
   externalDataFiles: string[];
   signature: DecoderSignature;
+  /**
+   * The graph's prefill companion (NAME_prefill.onnx, graphFile.ts), checked to have the same
+   * signature; the session runs prompt chunks on it. Undefined when there is none.
+   */
+  prefillOnnxPath?: string;
   bosTokenId: number | undefined;
   eosTokenIds: number[];
   /** Total bytes of the graph and its weights on disk. */
@@ -70,13 +75,42 @@ export function inspectModelFolder(dir: string, options: { onnxFile?: string } =
   const { graph, bytes } = readGraph(onnxPath);
   const externalDataFiles = checkExternalData(graph, onnxPath);
   const signature = checkSignature(graph, config, onnxPath);
+  const prefill = checkPrefillCompanion(onnxPath, config, signature);
 
   const generationConfigPath = path.join(folder, 'generation_config.json');
   const generationConfig = fs.existsSync(generationConfigPath) ? (readJson(generationConfigPath, 'generation_config.json', folder) as Record<string, unknown>) : {};
   const eosTokenIds = uniqueIds([...toIdList(generationConfig.eos_token_id), ...toIdList(config.eosTokenId)]);
   const bos = typeof generationConfig.bos_token_id === 'number' ? generationConfig.bos_token_id : config.bosTokenId;
-  const bytesOnDisk = bytes + externalDataFiles.reduce((sum, f) => sum + fs.statSync(f).size, 0);
-  return { dir: folder, config, onnxPath, graphChoice, graphFiles, externalDataFiles, signature, bosTokenId: bos, eosTokenIds, bytesOnDisk };
+  const files = [...externalDataFiles, ...(prefill?.files ?? [])];
+  const bytesOnDisk = bytes + files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+  return {
+    dir: folder,
+    config,
+    onnxPath,
+    graphChoice,
+    graphFiles,
+    externalDataFiles,
+    signature,
+    prefillOnnxPath: prefill?.onnxPath,
+    bosTokenId: bos,
+    eosTokenIds,
+    bytesOnDisk,
+  };
+}
+
+/** Reads and checks NAME_prefill.onnx beside the graph: it must take and give the same tensors. */
+function checkPrefillCompanion(onnxPath: string, config: DecoderConfig, signature: DecoderSignature): { onnxPath: string; files: string[] } | undefined {
+  const companion = prefillCompanionOf(onnxPath);
+  if (!companion) return undefined;
+  const { graph } = readGraph(companion);
+  const externalDataFiles = checkExternalData(graph, companion);
+  const own = checkSignature(graph, config, companion);
+  if (JSON.stringify(own) !== JSON.stringify(signature)) {
+    throw new ModelFileCorruptError(
+      `${companion} (the prefill graph of ${path.basename(onnxPath)}) takes or gives other tensors than ${path.basename(onnxPath)}; delete it to run without it, or ${HOW_TO_FIX}.`,
+    );
+  }
+  return { onnxPath: companion, files: [companion, ...externalDataFiles] };
 }
 
 function readJson(file: string, label: string, folder: string): unknown {
