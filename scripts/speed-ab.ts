@@ -7,8 +7,9 @@
 //   node scripts/run-ts.js scripts/speed-ab.ts --variant '{"name":"base","model":"DIR","rewrite":false}' \
 //       --variant '{"name":"new","model":"DIR2"}' [--contexts 512,2048] [--steps 32] [--threads 2]
 //       [--chunk 128] [--json OUT]
-// A variant may also carry "onnxruntime" (session options over the engine's), "threads", "chunk"
-// and "allLogits" (prefill asks for every position's logits).
+// A variant may also carry "onnxruntime" (session options over the engine's), "threads", "chunk",
+// "prefillGraph" (false: the decode graph only) and "allLogits" (prefill asks for every
+// position's logits).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +26,8 @@ interface Variant {
   onnxruntime?: SessionOptions['onnxruntime'];
   threads?: number;
   chunk?: number;
+  /** false: run every chunk on the decode graph even if the folder has a prefill graph. */
+  prefillGraph?: boolean;
   /** Ask for every prefill token's logits (as before the classifier only ran on the last position). */
   allLogits?: boolean;
 }
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
   const sessions: DecoderSession[] = [];
   for (const v of variants) {
     const t0 = performance.now();
-    sessions.push(await DecoderSession.open(inspectModelFolder(v.model), { threads: v.threads ?? Number(values.threads), rewrite: v.rewrite, onnxruntime: v.onnxruntime }));
+    sessions.push(await DecoderSession.open(inspectModelFolder(v.model), { threads: v.threads ?? Number(values.threads), rewrite: v.rewrite, onnxruntime: v.onnxruntime, prefillGraph: v.prefillGraph }));
     console.log(`${v.name}: loaded in ${(performance.now() - t0).toFixed(0)} ms; rewrite: ${sessions.at(-1)!.graphChanges.join('; ') || 'none'}`);
   }
   const rows: Record<string, unknown>[] = [];

@@ -70,6 +70,12 @@ export interface DecoderGraphOptions {
    * 'int8-gemm' needs int4 weights with 'nested' scales.
    */
   linearKernel?: LinearKernel;
+  /**
+   * Return the dequantized weights as the effective model (the default; the oracle tests run
+   * it). false returns the weights as given, so a second graph of one model (the prefill
+   * graph) does not hold another float32 copy of every matrix while it is built.
+   */
+  effectiveWeights?: boolean;
 }
 
 export type Int4Scales = 'per-block' | 'nested';
@@ -103,6 +109,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   const effective: DecoderModel = { config, weights: { ...weights, layers: weights.layers.map((l) => ({ ...l })) } };
   const accuracyLevel = ACCURACY_LEVEL[options.matMulAccuracy ?? 'int8'];
   const nestedScales = options.int4Scales === 'nested';
+  const keepEffective = options.effectiveWeights !== false;
   const integerGemm = options.linearKernel === 'int8-gemm';
   if (integerGemm && (options.weights !== 'int4' || !nestedScales)) {
     throw new Error("linearKernel 'int8-gemm' needs int4 weights with nested scales (int4Scales: 'nested')");
@@ -193,7 +200,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
       y = matMulNBits(x, q);
     }
     if (b) y = g.op('Add', [y, g.float(`${name}.bias`, [out], b)]);
-    return { y, used };
+    return { y, used: keepEffective ? used : w };
   };
   /**
    * x [..., K] · Wᵀ through onnxruntime's DynamicQuantizeMatMul (an integer GEMM with the
@@ -238,7 +245,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     const ys = g.node('Split', [fused.y, g.int64s(parts.map((part) => part.out))], { axis: -1 }, parts.length);
     row = 0;
     return parts.map((part, i) => {
-      const used = fused.used.subarray(row * inn, (row + part.out) * inn);
+      const used = keepEffective ? fused.used.subarray(row * inn, (row + part.out) * inn) : part.w;
       row += part.out;
       return { y: ys[i]!, used };
     });
@@ -299,7 +306,7 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     // GatherBlockQuantized reads MatMulNBits' [vocab, kBlocks, blob] bytes as they are, one
     // quantization block per row of the last axis, with the same default zero point.
     tiedQuantized = quantizedMatrix('model.embed_tokens', weights.embedTokens, config.vocabSize, H, tiedFormat);
-    effective.weights.embedTokens = tiedQuantized.dequantized;
+    if (keepEffective) effective.weights.embedTokens = tiedQuantized.dequantized;
     const gatherScales = g.float('model.embed_tokens.gather_scales', [config.vocabSize, tiedQuantized.kBlocks, 1], tiedQuantized.scales);
     const rows = g.op(
       'GatherBlockQuantized',

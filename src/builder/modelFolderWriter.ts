@@ -73,7 +73,7 @@ export function writeModelFolder(outDir: string, model: DecoderModel, tokenizer:
       return built;
     })();
     if (prefillGraph) {
-      const prefill = buildDecoderGraph(model, { ...graphOptions, linearKernel: 'int8-gemm' });
+      const prefill = buildDecoderGraph(model, { ...graphOptions, linearKernel: 'int8-gemm', effectiveWeights: false });
       save(prefill.graph, PREFILL_GRAPH_FILE, 'model_prefill.onnx_data');
     }
 
