@@ -76,6 +76,11 @@ export interface DecoderGraphOptions {
    * graph) does not hold another float32 copy of every matrix while it is built.
    */
   effectiveWeights?: boolean;
+  /**
+   * RoPE as onnxruntime's RotaryEmbedding (com.microsoft; 'fused', the default: one node per
+   * projection instead of about nine) or written out in plain ONNX operators ('onnx').
+   */
+  rotary?: 'fused' | 'onnx';
 }
 
 export type Int4Scales = 'per-block' | 'nested';
@@ -148,12 +153,21 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
   const invFreqName = g.float('rope.inv_freq', [halfRotary], Float32Array.from(invFreq));
   // freqs [B, S, R/2] = position [B, S, 1] · inv_freq [R/2]
   const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: TensorType.FLOAT }), g.int64s([2])]), invFreqName]);
-  // Broadcast over heads in the [B, S, heads, ...] layout: [B, S, 1, R/2].
-  const cos = g.op('Unsqueeze', [g.op('Cos', [freqs]), g.int64s([2])]);
-  const sin = g.op('Unsqueeze', [g.op('Sin', [freqs]), g.int64s([2])]);
+  const fusedRotary = (options.rotary ?? 'fused') === 'fused';
+  // Written out: broadcast over heads in the [B, S, heads, ...] layout, [B, S, 1, R/2].
+  const cos = fusedRotary ? '' : g.op('Unsqueeze', [g.op('Cos', [freqs]), g.int64s([2])]);
+  const sin = fusedRotary ? '' : g.op('Unsqueeze', [g.op('Sin', [freqs]), g.int64s([2])]);
   // For interleaved pairs the rotation acts on [..., R/2, 2]: cos/sin get a trailing axis.
-  const cosPairs = g.op('Unsqueeze', [cos, g.int64s([-1])]);
-  const sinPairs = g.op('Unsqueeze', [sin, g.int64s([-1])]);
+  const cosPairs = fusedRotary ? '' : g.op('Unsqueeze', [cos, g.int64s([-1])]);
+  const sinPairs = fusedRotary ? '' : g.op('Unsqueeze', [sin, g.int64s([-1])]);
+  // For onnxruntime's RotaryEmbedding (com.microsoft): this call's cos/sin as tables of B·S rows
+  // [B·S, R/2], and each token's own row as its "position" [B, S] (the table already holds the
+  // angle of its position id, whatever it is).
+  const cosTable = fusedRotary ? g.op('Reshape', [g.op('Cos', [freqs]), g.int64s([-1, halfRotary])]) : '';
+  const sinTable = fusedRotary ? g.op('Reshape', [g.op('Sin', [freqs]), g.int64s([-1, halfRotary])]) : '';
+  const tableRows = fusedRotary
+    ? g.op('Reshape', [g.op('Range', [g.int64Scalar(0), g.op('ReduceProd', [g.op('Shape', [inputIds])], { keepdims: 0 }), g.int64Scalar(1)]), g.op('Shape', [inputIds])])
+    : '';
 
   // Causal bias over cache rows. Query s of the chunk sees the past rows whose mask is 1 and
   // the chunk's rows j <= s whose mask is 1. Rows are ordered (group, s): [B, 1, groups·S, ·].
@@ -270,6 +284,14 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     const rms = g.op('Sqrt', [g.op('Add', [meanSquare, g.floatScalar(config.rmsNormEps)])]);
     return g.op('Mul', [g.op('Div', [x, rms]), g.float(`${name}.weight`, [H], w)]);
   };
+  /** RoPE on x [B, S, heads · hd] through onnxruntime's RotaryEmbedding. */
+  const rotaryOp = (x: string, heads: number): string =>
+    g.op(
+      'RotaryEmbedding',
+      [x, tableRows, cosTable, sinTable],
+      { interleaved: config.ropeLayout === 'interleaved' ? 1 : 0, num_heads: heads, rotary_embedding_dim: rotaryDim },
+      'com.microsoft',
+    );
   /** RoPE on x [B, S, heads, hd] by the shared cos/sin, in the model's pair layout. */
   const rotary = (x: string): string => {
     let rot = x;
@@ -345,13 +367,14 @@ export function buildDecoderGraph(model: DecoderModel, options: DecoderGraphOpti
     // q: [B, S, nh·hd] → [B, S, nh, hd] → RoPE → scale → [B, S, kvh, groups, hd]
     //    → [B, kvh, groups, S, hd] → [B, kvh, groups·S, hd]: each kv head's query heads
     //    stacked along the row axis, so keys and values are never repeated.
-    const qRot = g.op('Mul', [rotary(g.op('Reshape', [q.y, g.int64s([0, 0, nh, hd])])), queryScale]);
+    const qRot = g.op('Mul', [fusedRotary ? rotaryOp(q.y, nh) : rotary(g.op('Reshape', [q.y, g.int64s([0, 0, nh, hd])])), queryScale]);
     const qGrouped = g.op('Reshape', [
       g.op('Transpose', [g.op('Reshape', [qRot, g.int64s([0, 0, kvh, groups, hd])])], { perm: [0, 2, 3, 1, 4] }),
       g.int64s([0, kvh, -1, hd]),
     ]);
     // k, v: [B, S, kvh·hd] → [B, kvh, S, hd]; present = past ++ new along the row axis.
-    const kNew = g.op('Transpose', [rotary(g.op('Reshape', [k.y, g.int64s([0, 0, kvh, hd])]))], { perm: [0, 2, 1, 3] });
+    const kRot = fusedRotary ? g.op('Reshape', [rotaryOp(k.y, kvh), g.int64s([0, 0, kvh, hd])]) : rotary(g.op('Reshape', [k.y, g.int64s([0, 0, kvh, hd])]));
+    const kNew = g.op('Transpose', [kRot], { perm: [0, 2, 1, 3] });
     const vNew = g.op('Transpose', [g.op('Reshape', [v.y, g.int64s([0, 0, kvh, hd])])], { perm: [0, 2, 1, 3] });
     let pastK = pastKeys[i]!;
     let pastV = pastValues[i]!;

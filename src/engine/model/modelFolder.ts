@@ -33,7 +33,10 @@ export interface DecoderSignature {
   kvOutputs: 'present' | 'new';
   logitsElementType: KvElementType;
   numLayers: number;
-  /** Operators that apply rotary embedding inside attention, if any (they affect FreqKV). */
+  /**
+   * Fused operators of the graph that apply rotary embedding (for the record: the builder's
+   * graphs use RotaryEmbedding; in every supported graph the cached keys come out rotated).
+   */
   fusedAttentionOps: string[];
 }
 
