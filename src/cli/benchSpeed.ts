@@ -302,7 +302,7 @@ export async function runBenchSpeed(argv: string[]): Promise<number> {
       // llama.cpp reads the GGUF's weights and keeps an f16 cache.
       engine === 'llama.cpp' && gguf
         ? { name, config, weightBytes: fs.statSync(gguf).size, cacheBytesPerRow: cacheBytesPerRow(2) }
-        : { name, config, weightBytes: folder.bytesOnDisk, cacheBytesPerRow: cacheBytesPerRow(bytesPerElement) };
+        : { name, config, weightBytes: folder.bytesOnDisk, prefillWeightBytes: folder.prefillBytesOnDisk || undefined, cacheBytesPerRow: cacheBytesPerRow(bytesPerElement) };
     // transformers.js runs this folder or its present-form twin (built once, here).
     const transformersDir = engines.includes('transformers.js') ? transformersFolder(folder, log) : undefined;
     const freqkvCapacity = intOption(values.capacity, 'capacity', Math.min(config.maxPositionEmbeddings, 2048), 8);

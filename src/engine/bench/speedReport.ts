@@ -20,6 +20,8 @@ export interface ModelFacts {
   config: DecoderConfig;
   /** The graph and its weights as stored: what a decode step reads besides the cache. */
   weightBytes: number;
+  /** The prefill graph's weights, if the model has one (prompt chunks read these instead). */
+  prefillWeightBytes?: number;
   /** Cache bytes per row over all layers, keys and values. */
   cacheBytesPerRow: number;
 }
@@ -27,6 +29,7 @@ export interface ModelFacts {
 export interface SpeedRow extends SpeedProbeResult {
   model: string;
   weightBytes: number;
+  prefillWeightBytes?: number;
   /** Bytes a decode step reads: weights + the cache rows it attends to. */
   decodeBytesPerToken: number;
   decodeBandwidthLimitTokensPerSecond: number;
@@ -90,6 +93,7 @@ export function toSpeedRow(result: SpeedProbeResult, model: ModelFacts, limits: 
     ...result,
     model: model.name,
     weightBytes: model.weightBytes,
+    ...(model.prefillWeightBytes ? { prefillWeightBytes: model.prefillWeightBytes } : {}),
     decodeBytesPerToken,
     decodeBandwidthLimitTokensPerSecond: decodeLimit,
     decodeBandwidthFraction: result.decodeTokensPerSecond / decodeLimit,
@@ -164,7 +168,9 @@ export function speedMarkdown(rows: readonly SpeedRow[], ratios: readonly SpeedR
   if (notes.length > 0) out.push('');
   for (const model of [...new Set(rows.map((r) => r.model))]) {
     const mine = rows.filter((r) => r.model === model);
-    const weights = [...new Set(mine.map((r) => `${r.engine} ${mb(r.weightBytes)} MB`))].join(', ');
+    const weights = [
+      ...new Set(mine.map((r) => `${r.engine} ${mb(r.weightBytes)} MB${r.prefillWeightBytes ? ` (+ ${mb(r.prefillWeightBytes)} MB prefill graph)` : ''}`)),
+    ].join(', ');
     out.push(`## ${model} (weights: ${weights})`, '');
     out.push('| engine | cache | L | round | prefill tok/s | % lim | decode tok/s | % lim | TTFT ms | peak RSS MB | decode rows | load | note |');
     out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');

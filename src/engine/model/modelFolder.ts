@@ -57,8 +57,10 @@ export interface ModelFolder {
   prefillOnnxPath?: string;
   bosTokenId: number | undefined;
   eosTokenIds: number[];
-  /** Total bytes of the graph and its weights on disk. */
+  /** Total bytes of the graph and its weights on disk (what a decode step reads). */
   bytesOnDisk: number;
+  /** Bytes of the prefill companion and its weights (0 without one). */
+  prefillBytesOnDisk: number;
 }
 
 const HOW_TO_FIX = "rebuild it with 'npx freqkv convert …', run 'Download Model' again, or choose another model folder";
@@ -84,8 +86,9 @@ export function inspectModelFolder(dir: string, options: { onnxFile?: string } =
   const generationConfig = fs.existsSync(generationConfigPath) ? (readJson(generationConfigPath, 'generation_config.json', folder) as Record<string, unknown>) : {};
   const eosTokenIds = uniqueIds([...toIdList(generationConfig.eos_token_id), ...toIdList(config.eosTokenId)]);
   const bos = typeof generationConfig.bos_token_id === 'number' ? generationConfig.bos_token_id : config.bosTokenId;
-  const files = [...externalDataFiles, ...(prefill?.files ?? [])];
-  const bytesOnDisk = bytes + files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+  const sizeOf = (files: string[]): number => files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+  const bytesOnDisk = bytes + sizeOf(externalDataFiles);
+  const prefillBytesOnDisk = prefill ? sizeOf(prefill.files) : 0;
   return {
     dir: folder,
     config,
@@ -95,6 +98,7 @@ export function inspectModelFolder(dir: string, options: { onnxFile?: string } =
     externalDataFiles,
     signature,
     prefillOnnxPath: prefill?.onnxPath,
+    prefillBytesOnDisk,
     bosTokenId: bos,
     eosTokenIds,
     bytesOnDisk,
