@@ -22,6 +22,26 @@ const nbits = (bits: 4 | 8, block: number, accuracy: number): Variant => ({
   },
 });
 
+/** W [n, k] as int8 [K, N] (MatMulInteger's layout) with one scale per output column. */
+function int8Columns(g: GraphBuilder, w: Float32Array, n: number, k: number, p: string): { b: string; scales: string } {
+  const wt = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    let max = 0;
+    for (let i = 0; i < k; i++) max = Math.max(max, Math.abs(w[j * k + i]!));
+    scales[j] = max / 127 || 1;
+    for (let i = 0; i < k; i++) wt[i * n + j] = Math.round(w[j * k + i]! / scales[j]!);
+  }
+  return { b: g.initializer(`${p}w_i8`, TensorType.INT8, [k, n], new Uint8Array(wt.buffer)), scales: g.float(`${p}w_scale`, [n], scales) };
+}
+
+/** Each row of a [.., K] quantized to uint8 on its own scale (zero point 128), in ONNX operators. */
+function uint8Rows(g: GraphBuilder, a: string, p: string): { levels: string; scale: string; zeroPoint: string } {
+  const scale = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [a])], { axes: [-1], keepdims: 1 }), g.floatScalar(1e-30)]), g.floatScalar(127)]);
+  const levels = g.op('Cast', [g.op('Add', [g.op('Round', [g.op('Div', [a, scale])]), g.floatScalar(128)])], { to: TensorType.UINT8 });
+  return { levels, scale, zeroPoint: g.initializer(`${p}a_zp`, TensorType.UINT8, [], Uint8Array.of(128)) };
+}
+
 const variants: Variant[] = [
   nbits(4, 32, 4),
   nbits(4, 64, 4),
@@ -31,76 +51,36 @@ const variants: Variant[] = [
   {
     name: 'DynamicQuantizeMatMul int8 per-column',
     build(g, a, w, n, k, p) {
-      const wt = new Int8Array(k * n); // [K, N]
-      const scales = new Float32Array(n);
-      for (let j = 0; j < n; j++) {
-        let max = 0;
-        for (let i = 0; i < k; i++) max = Math.max(max, Math.abs(w[j * k + i]!));
-        scales[j] = max / 127 || 1;
-        for (let i = 0; i < k; i++) wt[i * n + j] = Math.round(w[j * k + i]! / scales[j]!);
-      }
-      const b = g.initializer(`${p}w_i8`, TensorType.INT8, [k, n], new Uint8Array(wt.buffer));
-      const s = g.float(`${p}w_scale`, [n], scales);
+      const { b, scales } = int8Columns(g, w, n, k, p);
       const zp = g.initializer(`${p}w_zp`, TensorType.INT8, [n], new Uint8Array(n));
-      return g.op('DynamicQuantizeMatMul', [a, b, s, zp], {}, 'com.microsoft');
+      return g.op('DynamicQuantizeMatMul', [a, b, scales, zp], {}, 'com.microsoft');
     },
   },
   {
     name: 'MatMulInteger u8s8, A per row',
     build(g, a, w, n, k, p) {
-      const wt = new Int8Array(k * n); // [K, N]
-      const scales = new Float32Array(n);
-      for (let j = 0; j < n; j++) {
-        let max = 0;
-        for (let i = 0; i < k; i++) max = Math.max(max, Math.abs(w[j * k + i]!));
-        scales[j] = max / 127 || 1;
-        for (let i = 0; i < k; i++) wt[i * n + j] = Math.round(w[j * k + i]! / scales[j]!);
-      }
-      const b = g.initializer(`${p}w_i8`, TensorType.INT8, [k, n], new Uint8Array(wt.buffer));
-      const s = g.float(`${p}w_scale`, [n], scales);
-      const rowScale = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [a])], { axes: [-1], keepdims: 1 }), g.floatScalar(1e-30)]), g.floatScalar(127)]);
-      const aq = g.op('Cast', [g.op('Add', [g.op('Round', [g.op('Div', [a, rowScale])]), g.floatScalar(128)])], { to: TensorType.UINT8 });
-      const zp = g.initializer(`${p}a_zp`, TensorType.UINT8, [], Uint8Array.of(128));
-      const acc = g.op('MatMulInteger', [aq, b, zp]);
-      return g.op('Mul', [g.op('Mul', [g.op('Cast', [acc], { to: TensorType.FLOAT }), rowScale]), s]);
+      const { b, scales } = int8Columns(g, w, n, k, p);
+      const rows = uint8Rows(g, a, p);
+      const acc = g.op('MatMulInteger', [rows.levels, b, rows.zeroPoint]);
+      return g.op('Mul', [g.op('Mul', [g.op('Cast', [acc], { to: TensorType.FLOAT }), rows.scale]), scales]);
     },
   },
   {
     name: 'DynamicQuantizeMatMul, rows normalized',
     build(g, a, w, n, k, p) {
-      const wt = new Int8Array(k * n); // [K, N]
-      const scales = new Float32Array(n);
-      for (let j = 0; j < n; j++) {
-        let max = 0;
-        for (let i = 0; i < k; i++) max = Math.max(max, Math.abs(w[j * k + i]!));
-        scales[j] = max / 127 || 1;
-        for (let i = 0; i < k; i++) wt[i * n + j] = Math.round(w[j * k + i]! / scales[j]!);
-      }
-      const b = g.initializer(`${p}w_i8`, TensorType.INT8, [k, n], new Uint8Array(wt.buffer));
-      const s = g.float(`${p}w_scale`, [n], scales);
+      const { b, scales } = int8Columns(g, w, n, k, p);
       const rowMax = g.op('Max', [g.op('ReduceMax', [g.op('Abs', [a])], { axes: [-1], keepdims: 1 }), g.floatScalar(1e-30)]);
-      const y = g.op('DynamicQuantizeMatMul', [g.op('Div', [a, rowMax]), b, s], {}, 'com.microsoft');
+      const y = g.op('DynamicQuantizeMatMul', [g.op('Div', [a, rowMax]), b, scales], {}, 'com.microsoft');
       return g.op('Mul', [y, rowMax]);
     },
   },
   {
     name: 'MatMulIntegerToFloat, A per row',
     build(g, a, w, n, k, p) {
-      const wt = new Int8Array(k * n); // [K, N]
-      const scales = new Float32Array(n);
-      for (let j = 0; j < n; j++) {
-        let max = 0;
-        for (let i = 0; i < k; i++) max = Math.max(max, Math.abs(w[j * k + i]!));
-        scales[j] = max / 127 || 1;
-        for (let i = 0; i < k; i++) wt[i * n + j] = Math.round(w[j * k + i]! / scales[j]!);
-      }
-      const b = g.initializer(`${p}w_i8`, TensorType.INT8, [k, n], new Uint8Array(wt.buffer));
-      const s = g.float(`${p}w_scale`, [n], scales);
-      const rowScale = g.op('Div', [g.op('Max', [g.op('ReduceMax', [g.op('Abs', [a])], { axes: [-1], keepdims: 1 }), g.floatScalar(1e-30)]), g.floatScalar(127)]);
-      const aq = g.op('Cast', [g.op('Add', [g.op('Round', [g.op('Div', [a, rowScale])]), g.floatScalar(128)])], { to: TensorType.UINT8 });
-      const zp = g.uint8Scalar(128);
-      const y = g.op('MatMulIntegerToFloat', [aq, b, g.floatScalar(1), s, zp], {}, 'com.microsoft');
-      return g.op('Mul', [y, rowScale]);
+      const { b, scales } = int8Columns(g, w, n, k, p);
+      const rows = uint8Rows(g, a, p);
+      const y = g.op('MatMulIntegerToFloat', [rows.levels, b, g.floatScalar(1), scales, rows.zeroPoint], {}, 'com.microsoft');
+      return g.op('Mul', [y, rows.scale]);
     },
   },
   {

@@ -2,6 +2,7 @@
 // for lengths that are powers of two, primes and composites (Bluestein), and truncated rebuilds.
 
 import { describe, expect, it } from 'vitest';
+import { relativeError } from './helpers';
 import { FastDct } from '../src/engine/kv/fastDct';
 import { createRng } from '../src/engine/random';
 import type { SegmentBlock } from '../src/engine/segments/codec';
@@ -19,17 +20,6 @@ function randomBlock(heads: number, rows: number, dim: number, seed: number): Se
     }
   }
   return { rows, numKvHeads: heads, headDim: dim, data };
-}
-
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let error = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    error += (actual[i]! - expected[i]!) ** 2;
-    norm += expected[i]! ** 2;
-  }
-  return Math.sqrt(error / Math.max(norm, 1e-30));
 }
 
 /** The first k coefficient rows of each head of a block. */

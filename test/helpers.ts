@@ -34,6 +34,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+/** ‖actual − expected‖ / ‖expected‖ over all elements. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
+  let error = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    error += ((actual[i] as number) - (expected[i] as number)) ** 2;
+    norm += (expected[i] as number) ** 2;
+  }
+  return Math.sqrt(error / Math.max(norm, 1e-30));
+}
+
 /** A seeded random token sequence for the embedded model: BOS, then ids past the byte pieces. */
 export function randomStoryTokens(count: number, seed = 7): number[] {
   const random = createRng(seed);

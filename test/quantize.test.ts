@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { NESTED_SCALE_MULTIPLES, quantizeInt4Nested, quantizeNBits } from '../src/builder/quantize';
 import { createRng } from '../src/engine/random';
+import { relativeError } from './helpers';
 
 function gaussianRows(n: number, k: number, seed: number): Float32Array {
   const random = createRng(seed);
@@ -14,16 +15,6 @@ function gaussianRows(n: number, k: number, seed: number): Float32Array {
     return g * (1 + row) * (column >= 64 && column < 96 ? 6 : 1);
   });
 }
-
-const relativeError = (a: Float32Array, b: Float32Array): number => {
-  let e = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    e += (a[i]! - b[i]!) ** 2;
-    s += b[i]! ** 2;
-  }
-  return Math.sqrt(e / s);
-};
 
 describe('nested int4 quantization', () => {
   for (const blockSize of [32, 128]) {

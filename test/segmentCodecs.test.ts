@@ -29,7 +29,7 @@ import {
   type SegmentCodec,
   type SegmentKind,
 } from '../src/engine/segments/codecs';
-import { EMBEDDED_MODEL } from './helpers';
+import { EMBEDDED_MODEL, relativeError } from './helpers';
 
 let session: DecoderSession;
 /** Coefficient blocks the codebooks are fitted on (texts the model samples, seed 1). */
@@ -70,16 +70,6 @@ function firstRows(block: SegmentBlock, r: number): Float32Array {
   return out;
 }
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let error = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    error += (a[i]! - b[i]!) ** 2;
-    norm += a[i]! ** 2;
-  }
-  return Math.sqrt(error / norm);
-}
-
 function codecs(): [string, SegmentCodec][] {
   return [
     ['float32', createSegmentCodec('float32')],
@@ -95,14 +85,14 @@ describe('sequenceDct', () => {
   it('inverts exactly at full length, and truncating to L′ rows equals the FreqKV matrix M (DctPlan)', () => {
     const block = heldOut.values[2]![0]!;
     const time = inverseSequenceDct(block, block.rows, block.rows);
-    expect(relativeError(sequenceDct(time).data, block.data)).toBeLessThan(1e-5);
+    expect(relativeError(block.data, sequenceDct(time).data)).toBeLessThan(1e-5);
     const L = time.rows;
     const L2 = 37;
     const plan = new DctPlan(L, L2);
     const short = inverseSequenceDct(block, L, L2);
     for (let h = 0; h < block.numKvHeads; h++) {
       const want = plan.apply(time.data, block.headDim, undefined, h * L * block.headDim);
-      expect(relativeError(want, short.data.subarray(h * L2 * block.headDim, (h + 1) * L2 * block.headDim))).toBeLessThan(1e-5);
+      expect(relativeError(short.data.subarray(h * L2 * block.headDim, (h + 1) * L2 * block.headDim), want)).toBeLessThan(1e-5);
     }
   });
 });
@@ -153,8 +143,8 @@ describe('int8 codec', () => {
     const block = heldOut.keys[1]![0]!;
     const separate = new Int8Codec();
     const together = new Int8Codec({ keyRowZeroSeparate: false });
-    const a = relativeError(block.data, separate.decode(separate.encode(block, 'key', 1), 'key', 1).data);
-    const b = relativeError(block.data, together.decode(together.encode(block, 'key', 1), 'key', 1).data);
+    const a = relativeError(separate.decode(separate.encode(block, 'key', 1), 'key', 1).data, block.data);
+    const b = relativeError(together.decode(together.encode(block, 'key', 1), 'key', 1).data, block.data);
     expect(a).toBeLessThan(b);
   });
 });

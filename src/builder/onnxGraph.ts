@@ -114,17 +114,6 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A shared uint8 scalar constant (rank 0). */
-  uint8Scalar(value: number): string {
-    const key = `u8s:${value}`;
-    const existing = this.constantCache.get(key);
-    if (existing) return existing;
-    const name = `const_u8s_${this.constantCache.size}`;
-    this.initializer(name, TensorType.UINT8, [], Uint8Array.of(value));
-    this.constantCache.set(key, name);
-    return name;
-  }
-
   /** A shared float32 scalar constant (rank 0). */
   floatScalar(value: number): string {
     const key = `f32s:${value}`;
