@@ -64,7 +64,7 @@ export function quantizeInt4Nested(weight: Float32Array, n: number, k: number, b
   const rowScales = new Float32Array(n);
   const multiples = new Uint8Array(n * kBlocks);
   const ideal = new Float64Array(kBlocks);
-  const result = packBlocks(weight, n, k, 4, blockSize, -7, (row, scales) => {
+  const chooseScales = (row: number, scales: Float32Array): void => {
     let rowMax = 0;
     for (let block = 0; block < kBlocks; block++) {
       ideal[block] = blockMaxAbs(weight, row, k, block, blockSize) / 7;
@@ -93,15 +93,14 @@ export function quantizeInt4Nested(weight: Float32Array, n: number, k: number, b
       multiples[row * kBlocks + block] = best;
       scales[block] = Math.fround(unit * best);
     }
-  });
+  };
+  // The levels packBlocks wrote, times their block's multiple.
+  const { levels, ...weightInt4 } = packBlocks(weight, n, k, 4, blockSize, -7, chooseScales, true);
   const int8 = new Int8Array(n * k);
-  for (let row = 0; row < n; row++) {
-    for (let c = 0; c < k; c++) {
-      const level = Math.round(result.dequantized[row * k + c]! / result.scales[row * kBlocks + Math.floor(c / blockSize)]!);
-      int8[row * k + c] = level * multiples[row * kBlocks + Math.floor(c / blockSize)]!;
-    }
-  }
-  return { ...result, int8, rowScales };
+  levels!.forEach((level, i) => {
+    int8[i] = level * multiples[Math.floor(i / k) * kBlocks + Math.floor((i % k) / blockSize)]!;
+  });
+  return { ...weightInt4, int8, rowScales };
 }
 
 function checkShape(caller: string, weight: Float32Array, n: number, k: number, blockSize: number): void {
@@ -119,6 +118,7 @@ function blockMaxAbs(weight: Float32Array, row: number, k: number, block: number
  * Packs W [n, k] in MatMulNBits' layout with the block scales `chooseScales` writes for each
  * row (float32 values, as the runtime multiplies by them). Levels round to nearest and are
  * clamped to [minLevel, 2^(bits−1) − 1], then stored offset by the zero point 2^(bits−1).
+ * With `keepLevels` the signed levels come back too, [n, k].
  */
 function packBlocks(
   weight: Float32Array,
@@ -128,12 +128,14 @@ function packBlocks(
   blockSize: number,
   minLevel: number,
   chooseScales: (row: number, scales: Float32Array) => void,
-): NBitsWeight {
+  keepLevels = false,
+): NBitsWeight & { levels?: Int8Array } {
   const kBlocks = Math.ceil(k / blockSize);
   const blobSize = (blockSize * bits) / 8;
   const packed = new Uint8Array(n * kBlocks * blobSize);
   const scales = new Float32Array(n * kBlocks);
   const dequantized = new Float32Array(n * k);
+  const levels = keepLevels ? new Int8Array(n * k) : undefined;
   const zeroPoint = 1 << (bits - 1);
   const maxLevel = zeroPoint - 1;
   const put = (blobBase: number, indexInBlock: number, stored: number): void => {
@@ -155,6 +157,7 @@ function packBlocks(
       for (let c = start; c < end; c++) {
         const level = Math.max(minLevel, Math.min(maxLevel, Math.round(weight[row * k + c]! / scale)));
         dequantized[row * k + c] = Math.fround(level * scale);
+        if (levels) levels[row * k + c] = level;
         put(blobBase, c - start, level + zeroPoint);
       }
       // Padding past k (when k is not a multiple of the block size) holds the zero point,
@@ -162,5 +165,5 @@ function packBlocks(
       for (let c = end; c < start + blockSize; c++) put(blobBase, c - start, zeroPoint);
     }
   }
-  return { bits, blockSize, n, k, kBlocks, packed, scales, dequantized };
+  return { bits, blockSize, n, k, kBlocks, packed, scales, dequantized, ...(levels ? { levels } : {}) };
 }
